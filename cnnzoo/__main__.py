@@ -1,0 +1,5 @@
+"""Entry point for `python -m cnnzoo`."""
+
+from cnnzoo.cli import main
+
+main()
