@@ -226,8 +226,10 @@ def _describe_error(error: dict[str, Any]) -> str:
     value = error.get("input")
     if error["type"] == "extra_forbidden":
         fields = _fields_at(loc[:-1])
-        return f'{path}: unknown key "{loc[-1]}".' + did_you_mean(loc[-1], fields) + (
-            f" Known keys: {', '.join(fields)}." if fields else ""
+        return (
+            f'{path}: unknown key "{loc[-1]}".'
+            + did_you_mean(loc[-1], fields)
+            + (f" Known keys: {', '.join(fields)}." if fields else "")
         )
     message = error["msg"]
     if error["type"] == "value_error":

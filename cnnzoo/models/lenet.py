@@ -24,9 +24,7 @@ def build(
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for index, (filters, padding) in enumerate([(6, "same"), (16, "valid")], start=1):
-        x = layers.Conv2D(
-            filters, 5, padding=padding, use_bias=not modern, name=f"conv{index}"
-        )(x)
+        x = layers.Conv2D(filters, 5, padding=padding, use_bias=not modern, name=f"conv{index}")(x)
         if modern:
             x = layers.BatchNormalization(name=f"conv{index}_bn")(x)
         x = layers.Activation(activation, name=f"conv{index}_{activation}")(x)
@@ -35,5 +33,7 @@ def build(
     for units in (120, 84):
         x = layers.Dense(units, activation=activation, name=f"fc{units}")(x)
     # float32 softmax keeps probabilities exact under a mixed-precision policy.
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
+        x
+    )
     return keras.Model(inputs, outputs, name="lenet")
