@@ -214,6 +214,13 @@ def test_access_token_is_introspected_then_sent_as_bearer(env, kaggle, monkeypat
     assert kaggle.requests[-2]["authorization"] == "Bearer KGAT_stand_in_token"
 
 
+def test_kaggle_json_in_home_is_found_without_kaggle_config_dir(env, kaggle, monkeypatch):
+    monkeypatch.delenv("KAGGLE_CONFIG_DIR")
+    write_kaggle_json(env["home"] / ".kaggle")
+    assert download_monkeys(progress=False).fetched
+    assert kaggle.requests[0]["authorization"].startswith("Basic ")
+
+
 def test_train_config_with_download_true_fetches_monkeys(env, kaggle):
     write_kaggle_json(env["kaggle"])
     root = monkeys_root(DataConfig(dataset="monkeys", download=True))
@@ -409,8 +416,14 @@ def test_mnist_config_url_and_download_true(env, mnist_bytes, tmp_path):
         with pytest.raises(CnnzooError, match=r"Run `cnnzoo download mnist --data-dir .* --url"):
             mnist_file(data)
         path = mnist_file(data.model_copy(update={"download": True}))
+        config = tmp_path / "mnist.yaml"
+        fields = {"dataset": "mnist", "url": url, "sha256": digest, "data_dir": str(tmp_path / "e")}
+        config.write_text(json.dumps({"data": fields}))  # JSON is YAML
+        result = invoke("download", "--config", str(config), "-q")
     assert path == tmp_path / "d" / "mnist.npz"
     assert path.read_bytes() == mnist_bytes
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e" / "mnist.npz").read_bytes() == mnist_bytes
 
 
 def test_download_usage_errors_exit_2(env):

@@ -147,6 +147,11 @@ def _client() -> Any:
         # Importing `kaggle` authenticates at once and prints (or calls exit) when it cannot.
         with _captured():
             from kaggle.api.kaggle_api_extended import KaggleApi
+    except OSError as error:  # it creates its config folder on import
+        raise CnnzooError(
+            f"Cannot load the kaggle client: {error}. It needs a writable config folder; set "
+            "KAGGLE_CONFIG_DIR to one (e.g. the folder holding kaggle.json)."
+        ) from None
     except (Exception, SystemExit) as error:
         raise CnnzooError(f"Cannot load the kaggle client: {error}") from None
     api = KaggleApi()
