@@ -113,11 +113,11 @@ def download_mnist(
     progress: bool = True,
 ) -> Fetched:
     """Download `mnist.npz` with keras.utils.get_file into the cache, checking its SHA-256."""
+    expected = _expected_sha256(sha256)
     target = data_home(data_dir) / MNIST_FILE
     if target.is_file() and not force:
         return Fetched(target, False)
     url = url or MNIST_URL
-    expected = _expected_sha256(sha256)
     import keras
 
     with _staging(target.parent, MNIST_FILE) as temp:
