@@ -16,13 +16,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from standin_servers import (
-    DOWNLOAD_PATH,
-    INTROSPECT_PATH,
-    FileServer,
-    KaggleStandIn,
-    closed_port_url,
-)
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
@@ -37,6 +30,14 @@ from cnnzoo.data.download import (
 )
 from cnnzoo.data.synthetic import make_mnist_npz, make_monkeys_folder, zip_folder
 from cnnzoo.errors import CnnzooError
+
+from .standin_servers import (
+    DOWNLOAD_PATH,
+    INTROSPECT_PATH,
+    FileServer,
+    KaggleStandIn,
+    closed_port_url,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
