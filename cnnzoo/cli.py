@@ -159,41 +159,42 @@ def models(
     import json
 
     from cnnzoo.errors import ConfigError
-    from cnnzoo.models import MODELS, parse_input_shape, parse_option
+    from cnnzoo.models import parse_input_shape, parse_option
 
     try:
         shape = parse_input_shape(input_shape) if input_shape else None
         options = dict(parse_option(text) for text in option or [])
-        if name is not None and name != INCEPTION_TABLE and name not in MODELS:
-            MODELS.get(name)  # raises, listing the known names
-        if options and name in (None, INCEPTION_TABLE):
+        if name in (None, INCEPTION_TABLE) and options:
             raise ConfigError(
                 "--option needs a model NAME, e.g. cnnzoo models alexnet --option ..."
             )
-        if name is not None and name != INCEPTION_TABLE:
-            from cnnzoo.config import resolve
-
-            # Check the shape and options exactly as a config's data and model sections.
-            height, width, channels = shape or MODELS.get(name).default_input_shape
-            data = {"image_size": [height, width], "channels": channels}
-            config = resolve({"data": data, "model": {"name": name, **options}}, "cnnzoo models")
-            shape, options = config.image_shape, config.model.options
+        if name not in (None, INCEPTION_TABLE):
+            shape, options = _checked_model(name, shape, options)
 
         from cnnzoo import inspection
 
         if name == INCEPTION_TABLE:
             rows = inspection.inception_table()
-            text = (
-                json.dumps(rows, indent=2) if as_json else inspection.format_inception_table(rows)
-            )
+            result, text = rows, inspection.format_inception_table(rows)
         elif name is None:
             entries = inspection.list_models(shape, num_classes)
-            text = json.dumps(entries, indent=2) if as_json else inspection.format_listing(entries)
+            result, text = entries, inspection.format_listing(entries)
         else:
             stats = inspection.describe(name, shape, num_classes, options)
-            text = (
-                json.dumps(stats.to_dict(), indent=2) if as_json else inspection.format_model(stats)
-            )
+            result, text = stats.to_dict(), inspection.format_model(stats)
     except CnnzooError as error:
         _fail(error)
-    typer.echo(text)
+    typer.echo(json.dumps(result, indent=2) if as_json else text)
+
+
+def _checked_model(
+    name: str, shape: tuple[int, int, int] | None, options: dict[str, object]
+) -> tuple[tuple[int, int, int], dict[str, object]]:
+    """Validate a model, input shape and options exactly as a config's data and model sections."""
+    from cnnzoo.config import resolve
+    from cnnzoo.models import MODELS
+
+    height, width, channels = shape or MODELS.get(name).default_input_shape
+    data = {"image_size": [height, width], "channels": channels}
+    config = resolve({"data": data, "model": {"name": name, **options}}, "cnnzoo models")
+    return config.image_shape, config.model.options

@@ -181,11 +181,14 @@ def _short(count: int) -> str:
     return str(count)
 
 
-def _totals(entry: dict[str, Any]) -> str:
+def _totals(entry: dict[str, Any], exact: bool = False) -> str:
+    operations = _short(entry["multiply_adds"])
+    if exact:
+        operations = f"{entry['multiply_adds']:,} ({operations})"
     return (
         f"{_shape(entry['input_shape'])}, {entry['num_classes']} classes: "
         f"{entry['params']:,} params ({entry['trainable_params']:,} trainable), "
-        f"{entry['multiply_adds']:,} multiply-adds ({_short(entry['multiply_adds'])})"
+        f"{operations} multiply-adds"
     )
 
 
@@ -224,15 +227,20 @@ def format_model(stats: ModelStats) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     options = ", ".join(f"{key}={value!r}" for key, value in stats.options.items()) or "none"
-    lines += ["", f"{stats.name} (options: {options})", _totals(stats.to_dict(with_layers=False))]
+    lines += [
+        "",
+        f"{stats.name} (options: {options})",
+        _totals(stats.to_dict(with_layers=False), exact=True),
+    ]
     return "\n".join(lines)
 
 
 def format_inception_table(rows: list[dict[str, Any]]) -> str:
     """The chapter's Inception table, exact and at the chapter's precision."""
     lines = [
-        "Inception block (3a) vs single convolutions on a 28x28x192 input, 256 channels out",
-        "(biases excluded; one multiply-add counts as one operation, as in the chapter)",
+        "The chapter's table: Inception block (3a) vs one convolution, 28x28x192 in, 256 out",
+        "Biases excluded and a multiply-add counted as one operation, as in the chapter;",
+        "in brackets, truncated to the chapter's precision.",
         "",
         f"{'':<10} {'parameters':>20} {'multiply-adds':>22}",
     ]
