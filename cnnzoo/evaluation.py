@@ -128,10 +128,16 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def with_data_path(config: Config, data_path: Path) -> Config:
-    """`config` reading its dataset from `data_path` instead of where training read it."""
+    """`config` reading its dataset from `data_path` instead of where training read it.
+
+    For a `directory` dataset every image under `data_path` is held out (it becomes `val_path`).
+    """
     if not data_path.exists():
         raise CnnzooError(f"--data: no file or folder at {data_path}.")
-    data = config.data.model_copy(update={"path": str(data_path)})
+    update = {"path": str(data_path)}
+    if config.data.dataset == "directory":
+        update["val_path"] = str(data_path)
+    data = config.data.model_copy(update=update)
     return config.model_copy(update={"data": data})
 
 
@@ -176,9 +182,6 @@ def evaluate_run(
     top_k: int = 5,
 ) -> Evaluation:
     """Evaluate a run's model on a split; write predictions, metrics, tables and a heatmap."""
-    from cnnzoo.data.pipeline import load_split
-    from cnnzoo.plots import plot_confusion
-
     run = open_run(run_dir)
     config = run.config if data_path is None else with_data_path(run.config, Path(data_path))
     split = split or default_split(config)
@@ -186,6 +189,9 @@ def evaluate_run(
         raise CnnzooError(f"--split must be one of {', '.join(SPLITS)}. Received: {split!r}")
     model_classes = run.require_classes()
     model = run.load_model()
+    from cnnzoo.data.pipeline import load_split  # TensorFlow, once the arguments are checked
+    from cnnzoo.plots import plot_confusion
+
     dataset, data_classes = load_split(config, split)
     check_classes(model_classes, list(data_classes))
 
