@@ -58,7 +58,11 @@ def _legend_handles(labels: list[str], rows_per_run: list[History], overlaid: bo
     if overlaid:
         for index, (label, rows) in enumerate(zip(labels, rows_per_run, strict=True)):
             best = best_epoch(rows)
-            suffix = f", best epoch {best[0]}" if best else ""
+            suffix = ""
+            if best:
+                value = next(row[best[1]] for row in rows if row["epoch"] == best[0])
+                what = "val acc" if best[1] == "val_accuracy" else "acc"
+                suffix = f", best epoch {best[0]} ({what} {value:.3f})"
             handles.append(Line2D([], [], color=f"C{index}", lw=2.5, label=label + suffix))
         handles.append(Line2D([], [], color="grey", ls="-", label="validation"))
         handles.append(Line2D([], [], color="grey", ls="--", label="training"))
@@ -84,11 +88,13 @@ def plot_curves(
     for index, rows in enumerate(histories):
         colours = (f"C{index}", f"C{index}") if overlaid else ("C0", "C1")
         _draw_run(axes, rows, colours)
+    last = max((row["epoch"] for rows in histories for row in rows), default=1)
     for axis, metric in zip(axes, ("accuracy", "loss"), strict=True):
+        axis.set_xlim(0.5, last + 0.5)  # whole epochs only, even for a run one epoch in
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.set_title(metric.capitalize())
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axis.grid(alpha=0.3)
     handles = _legend_handles(list(labels), list(histories), overlaid)
     # Below the axes, so that no curve is hidden behind it however many runs there are.

@@ -91,11 +91,11 @@ def predict_images(
         raise CnnzooError(f"--top-k must be at least 1. Received: {top_k}")
     run = open_run(run_dir)
     class_names = run.require_classes()
+    model = run.load_model()
     files, failures = expand_images(paths)
     report = PredictionReport(failures=failures)
     if not files:
         return report
-    model = run.load_model()
     from cnnzoo.data.pipeline import load_images
 
     images, unreadable = load_images(files, run.config)
