@@ -1,0 +1,1 @@
+"""Datasets: the catalog, downloads, the tf.data pipeline and augmentation."""
