@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect and check config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+augment_app = typer.Typer(help="Look at the training augmentation.", no_args_is_help=True)
+app.add_typer(augment_app, name="augment")
 
 _state = {"debug": False}
 
@@ -112,6 +114,33 @@ def train(
     except CnnzooError as error:
         _fail(error)
     typer.echo(f"Run folder: {run_dir}")
+
+
+@augment_app.command("preview")
+def augment_preview(
+    config: ConfigOption,
+    set_: SetOption = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
+        "augment_preview.png"
+    ),
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, max=32, help="Training images to show.")
+    ] = 4,
+    samples: Annotated[
+        int, typer.Option("--samples", min=1, max=16, help="Augmented versions of each.")
+    ] = 5,
+) -> None:
+    """Save a PNG grid of training images beside augmented versions of them."""
+    from cnnzoo.config import load_config
+
+    try:
+        cfg = load_config(config, set_ or [])
+        from cnnzoo.data.augment import save_preview
+
+        path = save_preview(cfg, output, count=count, samples=samples)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(f"Augment preview: {path}")
 
 
 RunArgument = Annotated[Path, typer.Argument(help="Run folder written by `cnnzoo train`.")]
