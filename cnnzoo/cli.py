@@ -270,3 +270,79 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
         sys.exit(130)
+
+
+INCEPTION_TABLE = "inception-table"
+
+
+@app.command("models")
+def models(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help=f"A model to show layer by layer, or {INCEPTION_TABLE} for the chapter's "
+            "Inception-block table. Omit to list every model.",
+            show_default=False,
+        ),
+    ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--input-shape",
+            help="HEIGHT,WIDTH,CHANNELS, e.g. 28,28,1 (default: each model's reference input).",
+        ),
+    ] = None,
+    num_classes: Annotated[
+        int | None,
+        typer.Option("--num-classes", min=1, help="Output classes (default: the model's own)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", help="A builder option KEY=VALUE, e.g. resize_to=224 (repeatable)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """List the models with their papers, parameters and multiply-adds, or inspect one."""
+    import json
+
+    from cnnzoo.errors import ConfigError
+    from cnnzoo.models import MODELS, parse_input_shape, parse_option
+
+    try:
+        shape = parse_input_shape(input_shape) if input_shape else None
+        options = dict(parse_option(text) for text in option or [])
+        if name is not None and name != INCEPTION_TABLE and name not in MODELS:
+            MODELS.get(name)  # raises, listing the known names
+        if options and name in (None, INCEPTION_TABLE):
+            raise ConfigError(
+                "--option needs a model NAME, e.g. cnnzoo models alexnet --option ..."
+            )
+        if name is not None and name != INCEPTION_TABLE:
+            from cnnzoo.config import resolve
+
+            # Check the shape and options exactly as a config's data and model sections.
+            height, width, channels = shape or MODELS.get(name).default_input_shape
+            data = {"image_size": [height, width], "channels": channels}
+            config = resolve({"data": data, "model": {"name": name, **options}}, "cnnzoo models")
+            shape, options = config.image_shape, config.model.options
+
+        from cnnzoo import inspection
+
+        if name == INCEPTION_TABLE:
+            rows = inspection.inception_table()
+            text = (
+                json.dumps(rows, indent=2) if as_json else inspection.format_inception_table(rows)
+            )
+        elif name is None:
+            entries = inspection.list_models(shape, num_classes)
+            text = json.dumps(entries, indent=2) if as_json else inspection.format_listing(entries)
+        else:
+            stats = inspection.describe(name, shape, num_classes, options)
+            text = (
+                json.dumps(stats.to_dict(), indent=2) if as_json else inspection.format_model(stats)
+            )
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(text)
