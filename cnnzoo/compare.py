@@ -38,11 +38,10 @@ def _model_size(run: RunFolder) -> tuple[int | None, int | None]:
         from cnnzoo.training import build_model
 
         model = build_model(run.config, len(class_names or []))
-    try:
-        from cnnzoo.inspect import count_multiply_adds  # arrives with the models branch
-    except ImportError:
-        return model.count_params(), None
-    return model.count_params(), count_multiply_adds(model)
+    from cnnzoo.inspection import model_stats
+
+    stats = model_stats(model)
+    return stats.params, stats.multiply_adds
 
 
 def _images_per_epoch(run: RunFolder, metrics: dict[str, Any]) -> int | None:
