@@ -51,7 +51,13 @@ def _images_per_epoch(run: RunFolder, metrics: dict[str, Any]) -> int | None:
     for key in ("num_train", "train_images"):
         if isinstance(metrics.get(key), int):
             return metrics[key]
-    return None
+    from cnnzoo.data.sources import split_source  # lists files or reads the .npz; no TensorFlow
+
+    try:
+        split, _ = split_source(run.config, "train")
+    except CnnzooError:  # the data moved since training: leave the figure out
+        return None
+    return len(split) if split is not None else None
 
 
 def _held_out_accuracy(run: RunFolder) -> float | None:
