@@ -10,15 +10,32 @@ FORMATS = ("table", "markdown", "csv")
 Cell = str | int | float
 
 
+def _is_number(cell: Cell) -> bool:
+    try:
+        float(str(cell).replace(",", ""))
+    except ValueError:
+        return str(cell) in ("", "-")
+    return True
+
+
+def numeric_columns(rows: Sequence[Sequence[Cell]]) -> list[bool]:
+    """For each column, whether every cell is a number (or blank): those align right."""
+    if not rows:
+        return []
+    return [all(_is_number(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
-    """A terminal table: the first column left-aligned, the others right-aligned."""
+    """A terminal table: numbers right-aligned, text left-aligned."""
     cells = [[str(cell) for cell in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    right = numeric_columns(rows) or [False] * len(headers)
 
     def line(row: list[str]) -> str:
-        first, *rest = row
-        padded = [first.ljust(widths[0])]
-        padded += [cell.rjust(width) for cell, width in zip(rest, widths[1:], strict=True)]
+        padded = [
+            cell.rjust(width) if align else cell.ljust(width)
+            for cell, width, align in zip(row, widths, right, strict=True)
+        ]
         return "  ".join(padded).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
@@ -26,12 +43,13 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
-    """A GitHub-flavoured Markdown table, numbers right-aligned."""
+    """A GitHub-flavoured Markdown table, numbers right-aligned, text left-aligned."""
 
     def escape(cell: Cell) -> str:
         return str(cell).replace("|", "\\|")
 
-    align = [":--"] + ["--:"] * (len(headers) - 1)
+    right = numeric_columns(rows) or [False] * len(headers)
+    align = ["--:" if numeric else ":--" for numeric in right]
     lines = ["| " + " | ".join(escape(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)

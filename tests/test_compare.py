@@ -84,7 +84,7 @@ def test_terminal_and_markdown_tables(mnist, monkeys):
     assert markdown.exit_code == 0, markdown.output
     first, align, line = markdown.output.strip().splitlines()
     assert first.startswith("| run | model | dataset | parameters | multiply-adds |")
-    assert align.startswith("| :-- | --: |")
+    assert align.startswith("| :-- | :-- | :-- | --: | --: |")
     assert line.count("|") == first.count("|")
 
 
