@@ -68,8 +68,9 @@ def load_exported(path: Path, fmt: str) -> Predictor | None:
     if fmt == "savedmodel":
         import tensorflow as tf
 
-        serve = tf.saved_model.load(str(path)).serve
-        return lambda images: serve(images).numpy()
+        # Keep the loaded object alive: its `serve` function refers to variables it owns.
+        loaded = tf.saved_model.load(str(path))
+        return lambda images: loaded.serve(images).numpy()
     if fmt == "tflite":
         import tensorflow as tf
 
