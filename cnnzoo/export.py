@@ -60,7 +60,9 @@ def _save_onnx(model, path: Path) -> None:
         ) from None
     # Keras exports only models that have been called at least once.
     model(np.zeros((1, *model.input_shape[1:]), dtype=np.float32))
-    model.export(str(path), format="onnx", verbose=False)
+    with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object: a FutureWarning
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(str(path), format="onnx", verbose=False)
 
 
 def load_exported(path: Path, fmt: str) -> Predictor | None:
