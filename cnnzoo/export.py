@@ -34,6 +34,24 @@ class ExportResult:
     max_difference: float | None  # None when the runtime to check it is not installed
 
 
+def float32_model(model):
+    """`model` itself, or for a mixed-precision model a float32 copy with the same weights.
+
+    TFLite has no float16 kernels for most ops, and float32 is what every runtime serves.
+    """
+    import keras
+
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _save_savedmodel(model, path: Path) -> None:
     if path.exists():
         shutil.rmtree(path)
@@ -116,7 +134,7 @@ def export_run(
     path = Path(output) if output else run.path / "export" / DEFAULT_NAMES[fmt]
     path.parent.mkdir(parents=True, exist_ok=True)
     save = {"savedmodel": _save_savedmodel, "tflite": _save_tflite, "onnx": _save_onnx}[fmt]
-    save(model, path)
+    save(float32_model(model), path)
 
     predict = load_exported(path, fmt)
     if predict is None:

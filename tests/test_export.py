@@ -45,6 +45,33 @@ def test_export_predicts_like_the_keras_model(mnist, test_images, tmp_path, fmt)
     assert result.max_difference is not None and result.max_difference < 1e-5
 
 
+def test_a_mixed_precision_model_exports_to_tflite_in_float32(mnist, test_images, tmp_path):
+    # What a GPU run with hardware.precision=mixed_float16 saves: float16 compute, float32 softmax.
+    import shutil
+
+    from cnnzoo.models.lenet import build
+
+    run_dir = tmp_path / "mixed"
+    run_dir.mkdir()
+    for name in ("config.yaml", "classes.json"):
+        shutil.copy(mnist / name, run_dir / name)
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = build((28, 28, 1), 10, variant="modern")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    # The trained weights make confident predictions, so float16 noise cannot flip the argmax.
+    model.set_weights(keras.saving.load_model(mnist / "model.keras").get_weights())
+    model.save(run_dir / "model.keras")
+    images, expected = test_images
+    result = export_run(run_dir, "tflite", check_inputs=images)
+    # float16 arithmetic in the .keras model against float32 in the export: about 1e-3 at most.
+    assert result.max_difference is not None and result.max_difference < 5e-3
+    outputs = load_exported(result.path, "tflite")(images)
+    np.testing.assert_array_equal(outputs.argmax(axis=1), expected.argmax(axis=1))
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)  # the float32 model, recovered
+
+
 def test_cli_exports_into_the_run_folder_and_reports_the_check(mnist):
     result = CliRunner().invoke(app, ["export", str(mnist), "--format", "tflite"])
     assert result.exit_code == 0, result.output
