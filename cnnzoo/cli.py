@@ -116,6 +116,56 @@ def train(
     typer.echo(f"Run folder: {run_dir}")
 
 
+@app.command()
+def download(
+    dataset: Annotated[
+        str | None,
+        typer.Argument(
+            help="mnist or monkeys (default: the config's data.dataset).", show_default=False
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Cache folder (default: $CNNZOO_DATA_DIR or ~/.cache/cnnzoo)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if present.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Take data.data_dir, data.url and data.sha256 from here."
+        ),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="MNIST only: download from here.")
+    ] = None,
+    sha256: Annotated[
+        str | None, typer.Option("--sha256", help="MNIST only: the file's expected SHA-256.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Download a dataset into the cache folder: MNIST from Keras' mirror, monkeys from Kaggle."""
+    from cnnzoo.config import load_config
+    from cnnzoo.data.download import download_dataset
+    from cnnzoo.errors import ConfigError
+
+    try:
+        data = load_config(config).data if config else None
+        name = dataset or (data.dataset if data else None)
+        if name is None:
+            raise ConfigError("Name the dataset to download (mnist or monkeys), or pass --config.")
+        result = download_dataset(
+            name, data, data_dir=data_dir, force=force, url=url, sha256=sha256, progress=not quiet
+        )
+    except CnnzooError as error:
+        _fail(error)
+    if result.fetched:
+        typer.echo(f"Downloaded {name} to {result.path}")
+    else:
+        typer.echo(f"{name} is already at {result.path}; nothing to do (--force downloads again).")
+
+
 @augment_app.command("preview")
 def augment_preview(
     config: ConfigOption,

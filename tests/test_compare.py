@@ -10,11 +10,12 @@ import statistics
 
 import keras
 import pytest
-from trained_runs import mnist_run, monkeys_run
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.compare import COLUMNS
+
+from .trained_runs import mnist_run, monkeys_run
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from trained_runs import mnist_run, monkeys_run
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.evaluation import compute_metrics
+
+from .trained_runs import mnist_run, monkeys_run
 
 
 @pytest.fixture(scope="session")

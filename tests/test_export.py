@@ -8,11 +8,12 @@ import sys
 import keras
 import numpy as np
 import pytest
-from trained_runs import mnist_run
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.export import export_run, load_exported
+
+from .trained_runs import mnist_run
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,12 @@ import shutil
 
 import pytest
 from PIL import Image
-from trained_runs import mnist_run, monkeys_run
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.plots import best_epoch, plot_history
+
+from .trained_runs import mnist_run, monkeys_run
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,12 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from trained_runs import mnist_run, monkeys_run
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.predict import expand_images
+
+from .trained_runs import mnist_run, monkeys_run
 
 
 @pytest.fixture(scope="session")
