@@ -15,9 +15,10 @@ import tensorflow as tf
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
+from cnnzoo.data.synthetic import make_class_folder
 from cnnzoo.evaluation import compute_metrics
 
-from .trained_runs import mnist_run, monkeys_run
+from .trained_runs import directory_run, mnist_run, monkeys_run
 
 
 @pytest.fixture(scope="session")
@@ -147,14 +148,22 @@ def test_monkeys_report_uses_common_names(monkeys):
     assert sum(row["support"] for row in report["per_class"]) == 30
 
 
-def test_class_mismatch_is_refused_naming_the_difference(monkeys, tmp_path):
-    data = tmp_path / "monkeys"
-    shutil.copytree(monkeys.parent.parent / "monkeys", data)
-    shutil.rmtree(data / "validation" / "validation" / "n9")
-    result = CliRunner().invoke(app, ["evaluate", str(monkeys), "--data", str(data)])
+def test_class_mismatch_is_refused_naming_the_difference(tmp_path_factory, tmp_path):
+    run_dir = directory_run(tmp_path_factory)
+    data = make_class_folder(tmp_path / "other", ["cat", "dog", "owl"], 2, size=(32, 32))
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--data", str(data)])
     assert result.exit_code == 1
-    assert "classes do not match" in result.output
-    assert "missing from the data: nilgiri_langur" in result.output
+    assert result.output.startswith("error: The data's classes do not match the model's")
+    assert "not known to the model: owl; missing from the data: fox" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_directory_run_evaluates_every_image_of_another_folder(tmp_path_factory, tmp_path):
+    run_dir = directory_run(tmp_path_factory)
+    data = make_class_folder(tmp_path / "more", ["cat", "dog", "fox"], 4, size=(40, 40), seed=5)
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "Split: validation (12 images)" in result.output
 
 
 @pytest.mark.parametrize(

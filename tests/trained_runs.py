@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
-from cnnzoo.data.synthetic import make_mnist_npz, make_monkeys_folder
+from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz, make_monkeys_folder
 
 _trained: dict[str, Path] = {}
 
@@ -57,3 +57,19 @@ def monkeys_run(factory: pytest.TempPathFactory) -> Path:
         }
         _trained["monkeys"] = _train(root, "monkeys_lenet", config)
     return _trained["monkeys"]
+
+
+def directory_run(factory: pytest.TempPathFactory) -> Path:
+    """A LeNet trained for 1 epoch on a generated folder of three classes: cat, dog, fox."""
+    if "directory" not in _trained:
+        root = factory.mktemp("directory")
+        data = make_class_folder(root / "animals", ["cat", "dog", "fox"], 6, size=(32, 32))
+        config = {
+            "name": "animals_lenet",
+            "output_dir": str(root / "runs"),
+            "data": {"dataset": "directory", "path": str(data), "image_size": [32, 32]},
+            "model": {"name": "lenet", "variant": "modern"},
+            "train": {"epochs": 1, "batch_size": 8},
+        }
+        _trained["directory"] = _train(root, "animals_lenet", config)
+    return _trained["directory"]
