@@ -67,10 +67,15 @@ def test_quarter_turn_on_a_square_image_is_rot90():
     np.testing.assert_allclose(ours(image, params, config), np.rot90(image, k=1), atol=1e-2)
 
 
-@pytest.mark.parametrize(("fill_mode", "tolerance"), [("nearest", 1e-3), ("reflect", 1e-3)])
+@pytest.mark.parametrize(
+    ("fill_mode", "tolerance"),
+    [("nearest", 1e-3), ("reflect", 1e-3), ("constant", 1e-3), ("wrap", 1e-2)],
+)
 def test_fused_warp_matches_legacy_apply_transform(fill_mode, tolerance):
-    generator = ImageDataGenerator(fill_mode=fill_mode)
-    config = TUTORIAL.model_copy(update={"fill_mode": fill_mode, "vertical_flip": True})
+    generator = ImageDataGenerator(fill_mode=fill_mode, cval=40.0)
+    config = TUTORIAL.model_copy(
+        update={"fill_mode": fill_mode, "cval": 40.0, "vertical_flip": True}
+    )
     image = smooth_image()
     rng = np.random.default_rng(0)
     for _ in range(8):
@@ -109,6 +114,33 @@ def test_random_strength_roughly_matches_the_legacy_generator(settings):
     batch = tf.constant(np.repeat(image[None], 300, axis=0))
     changed = augment.augment_images(batch, AugmentConfig(**settings), tf.constant([0, 1]))
     assert np.abs(changed - batch).mean() == pytest.approx(legacy_change, rel=0.12)
+
+
+@pytest.mark.parametrize("fill_mode", ["nearest", "reflect"])
+def test_warp_matches_the_tensorflow_projective_transform_op(fill_mode):
+    images = tf.constant(np.random.default_rng(1).uniform(0, 255, (6, 20, 28, 3)), tf.float32)
+    config = TUTORIAL.model_copy(update={"shear_range": 20, "vertical_flip": True})
+    params = augment.sample_parameters(config, tf.constant(6), 20, 28, tf.constant([3, 4]))
+    transforms = augment.affine_transforms(params, 20, 28)
+    expected = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=[20, 28],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode=fill_mode.upper(),
+    )
+    got = augment.warp(images, transforms, fill_mode, 0.0)
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_compiled_augmenter_equals_the_plain_function():
+    config = TUTORIAL.model_copy(update={"brightness_range": [0.5, 1.5], "contrast_range": 0.3})
+    images = tf.constant(np.random.default_rng(2).integers(0, 256, (5, 24, 24, 3)), tf.uint8)
+    seed = tf.constant([5, 6])
+    compiled = augment.make_augmenter(config, rescale=0.5)(images, seed)
+    plain = augment.augment_images(tf.cast(images, tf.float32), config, seed) * 0.5
+    np.testing.assert_allclose(compiled, plain, atol=1e-2)
 
 
 def test_same_seed_same_augmentation():
