@@ -116,6 +116,56 @@ def train(
     typer.echo(f"Run folder: {run_dir}")
 
 
+@app.command()
+def download(
+    dataset: Annotated[
+        str | None,
+        typer.Argument(
+            help="mnist or monkeys (default: the config's data.dataset).", show_default=False
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Cache folder (default: $CNNZOO_DATA_DIR or ~/.cache/cnnzoo)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if present.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Take data.data_dir, data.url and data.sha256 from here."
+        ),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="MNIST only: download from here.")
+    ] = None,
+    sha256: Annotated[
+        str | None, typer.Option("--sha256", help="MNIST only: the file's expected SHA-256.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Download a dataset into the cache folder: MNIST from Keras' mirror, monkeys from Kaggle."""
+    from cnnzoo.config import load_config
+    from cnnzoo.data.download import download_dataset
+    from cnnzoo.errors import ConfigError
+
+    try:
+        data = load_config(config).data if config else None
+        name = dataset or (data.dataset if data else None)
+        if name is None:
+            raise ConfigError("Name the dataset to download (mnist or monkeys), or pass --config.")
+        result = download_dataset(
+            name, data, data_dir=data_dir, force=force, url=url, sha256=sha256, progress=not quiet
+        )
+    except CnnzooError as error:
+        _fail(error)
+    if result.fetched:
+        typer.echo(f"Downloaded {name} to {result.path}")
+    else:
+        typer.echo(f"{name} is already at {result.path}; nothing to do (--force downloads again).")
+
+
 @augment_app.command("preview")
 def augment_preview(
     config: ConfigOption,
@@ -150,3 +200,80 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
         sys.exit(130)
+
+
+INCEPTION_TABLE = "inception-table"
+
+
+@app.command("models")
+def models(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help=f"A model to show layer by layer, or {INCEPTION_TABLE} for the chapter's "
+            "Inception-block table. Omit to list every model.",
+            show_default=False,
+        ),
+    ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--input-shape",
+            help="HEIGHT,WIDTH,CHANNELS, e.g. 28,28,1 (default: each model's reference input).",
+        ),
+    ] = None,
+    num_classes: Annotated[
+        int | None,
+        typer.Option("--num-classes", min=1, help="Output classes (default: the model's own)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", help="A builder option KEY=VALUE, e.g. resize_to=224 (repeatable)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """List the models with their papers, parameters and multiply-adds, or inspect one."""
+    import json
+
+    from cnnzoo.errors import ConfigError
+    from cnnzoo.models import parse_input_shape, parse_option
+
+    try:
+        shape = parse_input_shape(input_shape) if input_shape else None
+        options = dict(parse_option(text) for text in option or [])
+        if name in (None, INCEPTION_TABLE) and options:
+            raise ConfigError(
+                "--option needs a model NAME, e.g. cnnzoo models alexnet --option ..."
+            )
+        if name not in (None, INCEPTION_TABLE):
+            shape, options = _checked_model(name, shape, options)
+
+        from cnnzoo import inspection
+
+        if name == INCEPTION_TABLE:
+            rows = inspection.inception_table()
+            result, text = rows, inspection.format_inception_table(rows)
+        elif name is None:
+            entries = inspection.list_models(shape, num_classes)
+            result, text = entries, inspection.format_listing(entries)
+        else:
+            stats = inspection.describe(name, shape, num_classes, options)
+            result, text = stats.to_dict(), inspection.format_model(stats)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(json.dumps(result, indent=2) if as_json else text)
+
+
+def _checked_model(
+    name: str, shape: tuple[int, int, int] | None, options: dict[str, object]
+) -> tuple[tuple[int, int, int], dict[str, object]]:
+    """Validate a model, input shape and options exactly as a config's data and model sections."""
+    from cnnzoo.config import resolve
+    from cnnzoo.models import MODELS
+
+    height, width, channels = shape or MODELS.get(name).default_input_shape
+    data = {"image_size": [height, width], "channels": channels}
+    config = resolve({"data": data, "model": {"name": name, **options}}, "cnnzoo models")
+    return config.image_shape, config.model.options

@@ -1,0 +1,85 @@
+"""The command line as a user meets it: help, version, imports, and one real training run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cnnzoo import __version__
+
+from .helpers import REPO, run_cli
+
+
+def test_help_and_config_validate_do_not_import_tensorflow() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cnnzoo.cli import app\n"
+        "runner = CliRunner()\n"
+        "assert runner.invoke(app, ['--help']).exit_code == 0\n"
+        "r = runner.invoke(app, ['config', 'validate', 'configs/mnist_lenet.yaml'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"cnnzoo {__version__}"
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("train", "config"):
+        assert command in result.stdout
+
+
+def test_train_lenet_on_mnist_writes_a_complete_run_folder(mnist_npz: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "train",
+        "--config",
+        "configs/mnist_lenet.yaml",
+        "--set",
+        f"data.path={mnist_npz}",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        f"output_dir={tmp_path / 'runs'}",
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1].removeprefix("Run folder: "))
+    assert run_dir.parent == tmp_path / "runs" / "mnist_lenet"
+    for name in ("config.yaml", "history.csv", "history.json", "model.keras", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "history.png").read_bytes().startswith(b"\x89PNG")
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["train"]["epochs"] == 1
+    assert saved["data"]["path"] == str(mnist_npz)
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= history[0].keys()
+
+
+def test_train_without_mnist_says_how_to_get_it(tmp_path: Path) -> None:
+    result = run_cli(
+        "train",
+        "--config",
+        "configs/mnist_lenet.yaml",
+        "--set",
+        f"output_dir={tmp_path / 'runs'}",
+        env={"CNNZOO_DATA_DIR": str(tmp_path / "empty")},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cnnzoo download mnist" in result.stderr
+    assert not (tmp_path / "runs").exists()
