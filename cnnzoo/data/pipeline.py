@@ -169,7 +169,7 @@ def to_target(images: tf.Tensor, config: Config) -> tf.Tensor:
 
 
 def stream(
-    dataset: tf.data.Dataset, config: Config, num_classes: int, count: int, training: bool
+    dataset: tf.data.Dataset, config: Config, classes: int, count: int, training: bool
 ) -> tf.data.Dataset:
     """Shuffle (training), batch, augment (training), rescale, one-hot and prefetch."""
     scale = config.augment.rescale
@@ -179,18 +179,24 @@ def stream(
         dataset = dataset.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(config.train.batch_size)
 
-    def finish(images, labels, seed=None):
-        images = tf.cast(to_target(images, config), tf.float32)
-        if seed is not None:
-            images = augment.augment_images(images, config.augment, seed)
-        return images * scale, tf.one_hot(labels, num_classes)
-
     if training and config.augment.enabled:
+        augmenter = augment.make_augmenter(config.augment, scale)
+
+        def finish(batch, seed):
+            images, labels = batch
+            return augmenter(to_target(images, config), seed), tf.one_hot(labels, classes)
+
+        # One [2] seed per batch from a seeded stream that differs every epoch.
         seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip(dataset, seeds.batch(2))
-        dataset = dataset.map(lambda batch, seed: finish(*batch, seed), num_parallel_calls=AUTOTUNE)
+        dataset = tf.data.Dataset.zip(dataset, seeds.batch(2)).map(finish, AUTOTUNE)
     else:
-        dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
+        dataset = dataset.map(
+            lambda images, labels: (
+                tf.cast(to_target(images, config), tf.float32) * scale,
+                tf.one_hot(labels, classes),
+            ),
+            num_parallel_calls=AUTOTUNE,
+        )
     return dataset.prefetch(AUTOTUNE)
 
 
