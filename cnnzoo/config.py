@@ -130,6 +130,8 @@ class HardwareConfig(Section):
     gpus: list[int] | None = None
     memory_growth: bool = True
     deterministic: bool = False
+    # Split the CPU into this many logical devices: MirroredStrategy without GPUs (tests, demos).
+    cpu_devices: int = Field(default=1, ge=1, le=64)
 
 
 class Config(Section):
