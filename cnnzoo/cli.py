@@ -141,7 +141,10 @@ def train(
             raise typer.Exit(stop.exit_code) from None
     except CnnzooError as error:
         _fail(error)
-    typer.echo(f"Run folder: {run_dir}")
+    if run_dir is None:
+        typer.echo("Worker finished; the chief task writes the run folder.")
+    else:
+        typer.echo(f"Run folder: {run_dir}")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ only when training ends normally. A failure, a NaN loss or Ctrl-C leaves it mark
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import shutil
@@ -47,8 +48,11 @@ def train_from_config(
     *,
     resume: bool = False,
     log: Callable[[str], None] = print,
-) -> Path:
-    """Train as `config` says into a new run folder (or continue `output` if `resume`)."""
+) -> Path | None:
+    """Train as `config` says into a new run folder (or continue `output` if `resume`).
+
+    Returns the run folder; None on a multi-worker task other than the chief, which writes it.
+    """
     import tensorflow as tf
 
     plan = devices.decide(devices.detect(), config.hardware, config.train.batch_size)
@@ -60,11 +64,18 @@ def train_from_config(
 
     from cnnzoo.data.pipeline import build_datasets
 
+    if config.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise CnnzooError(
+            "train.tensorboard is true but TensorBoard is not installed. Install it with "
+            "`pip install tensorboard`, or set train.tensorboard=false."
+        )
+
     data = build_datasets(config)
     assert output is not None or not resume, "resume needs the run folder"
     run_dir = output if resume else runs.new_run_dir(config, output) if plan.chief else None
     with _writable_folder(run_dir, plan.chief) as write_dir:
-        return _train(config, plan, strategy, data, run_dir or write_dir, write_dir, resume, log)
+        _train(config, plan, strategy, data, run_dir or write_dir, write_dir, resume, log)
+    return run_dir if plan.chief else None
 
 
 @contextmanager
@@ -81,7 +92,7 @@ def _writable_folder(run_dir: Path | None, chief: bool) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Path:
+def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> None:
     train = config.train
     state = runs.last_checkpoint(run_dir) if resume else None
     initial_epoch = state["epoch"] if state else 0
@@ -118,15 +129,16 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Pat
             f"Resume with: cnnzoo train --resume {run_dir}"
         ) from None
     except Exception as error:
+        text = getattr(error, "message", None) or str(error)
+        reason = f"{type(error).__name__}: {text.strip().splitlines()[0][:300]}" if text else ""
         if plan.chief:
-            runs.write_status(run_dir, "failed", error=f"{type(error).__name__}: {error}"[:2000])
+            runs.write_status(run_dir, "failed", error=reason or type(error).__name__)
         if isinstance(error, CnnzooError):
             raise
-        import tensorflow as tf
-
-        if isinstance(error, tf.errors.OpError):
-            raise CnnzooError(f"Training failed: {error.message.splitlines()[0]}") from error
-        raise
+        raise CnnzooError(
+            f"Training failed after {_epochs_done(write_dir)} epochs: {reason or repr(error)}. "
+            f"The run folder {run_dir} is marked failed (add --debug for the traceback)."
+        ) from error
 
     if nan_guard.where:
         message = (
@@ -143,7 +155,6 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Pat
         _finish_record(run_dir, model, config)
     else:
         model.save(write_dir / runs.MODEL_FILE)  # every worker saves: saving may synchronise
-    return run_dir
 
 
 def _compiled_model(config, plan, strategy, num_classes, steps_per_epoch, state) -> keras.Model:
@@ -159,6 +170,8 @@ def _compiled_model(config, plan, strategy, num_classes, steps_per_epoch, state)
                 metrics=optim.build_metrics(config.train),
                 jit_compile=plan.xla,
             )
+            if plan.strategy == "multi_worker":
+                _multi_worker_compat(model, strategy)
             if state:
                 # Weights, optimizer slots, its step counter (the schedule position) and the
                 # plateau-adjusted learning rate all live in the checkpoint.
@@ -185,6 +198,41 @@ def _callbacks(config, write_dir, validation, rows, state) -> list[keras.callbac
     if train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(write_dir / runs.TENSORBOARD_DIR))
     return callbacks
+
+
+def _multi_worker_compat(model: keras.Model, strategy: Any) -> None:
+    """Let Keras 3's fit run under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+    Keras 3.15 averages a sample batch across workers just to learn input shapes, and averages
+    each step's scalar metrics along axis 0; collective all-reduce supports neither. A local
+    replica's batch has the shapes, and scalars average with axis=None.
+    """
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    def symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                first = next(batches)
+                data_batch = tree.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0], first
+                )
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = symbolic_build
+    reduce = getattr(tf_trainer.reduce_per_replica, "original", tf_trainer.reduce_per_replica)
+
+    def reduce_per_replica(values, strategy, reduction="auto"):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
+            strategy
+        ):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return reduce(values, strategy, reduction)
+
+    reduce_per_replica.original = reduce
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def _stateful_callbacks(config: Config, split: str) -> dict[str, keras.callbacks.Callback]:
