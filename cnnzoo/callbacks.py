@@ -100,6 +100,8 @@ class Checkpointer(keras.callbacks.Callback):
         self.best = self.state.get("best", {"monitor": monitor, "value": None, "epoch": None})
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        for partial in self.folder.glob(".*.partial.keras"):  # left by a killed run
+            partial.unlink(missing_ok=True)
         # Placed after the stateful callbacks, so their own on_train_begin resets come first.
         for name, callback in self.stateful.items():
             for key, value in self.state.get("callbacks", {}).get(name, {}).items():

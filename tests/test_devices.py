@@ -176,3 +176,10 @@ def test_this_machine_is_detected_without_native_log_noise() -> None:
         assert noise not in result.stderr
     if not os.path.exists("/proc/driver/nvidia/version"):
         assert "cuInit" not in result.stderr
+
+
+def test_yaml_on_and_off_mean_xla_on_and_off() -> None:
+    # YAML reads a bare `on` as true: `--set hardware.xla=on` must still mean "on".
+    assert HardwareConfig.model_validate({"xla": True}).xla == "on"
+    assert HardwareConfig.model_validate({"xla": False}).xla == "off"
+    assert HardwareConfig.model_validate({"xla": "auto"}).xla == "auto"
