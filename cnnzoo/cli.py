@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect and check config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+augment_app = typer.Typer(help="Look at the training augmentation.", no_args_is_help=True)
+app.add_typer(augment_app, name="augment")
 
 _state = {"debug": False}
 
@@ -147,6 +149,203 @@ def train(
         typer.echo(f"Run folder: {run_dir}")
 
 
+@app.command()
+def download(
+    dataset: Annotated[
+        str | None,
+        typer.Argument(
+            help="mnist or monkeys (default: the config's data.dataset).", show_default=False
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Cache folder (default: $CNNZOO_DATA_DIR or ~/.cache/cnnzoo)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if present.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Take data.data_dir, data.url and data.sha256 from here."
+        ),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="MNIST only: download from here.")
+    ] = None,
+    sha256: Annotated[
+        str | None, typer.Option("--sha256", help="MNIST only: the file's expected SHA-256.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Download a dataset into the cache folder: MNIST from Keras' mirror, monkeys from Kaggle."""
+    from cnnzoo.config import load_config
+    from cnnzoo.data.download import download_dataset
+    from cnnzoo.errors import ConfigError
+
+    try:
+        data = load_config(config).data if config else None
+        name = dataset or (data.dataset if data else None)
+        if name is None:
+            raise ConfigError("Name the dataset to download (mnist or monkeys), or pass --config.")
+        result = download_dataset(
+            name, data, data_dir=data_dir, force=force, url=url, sha256=sha256, progress=not quiet
+        )
+    except CnnzooError as error:
+        _fail(error)
+    if result.fetched:
+        typer.echo(f"Downloaded {name} to {result.path}")
+    else:
+        typer.echo(f"{name} is already at {result.path}; nothing to do (--force downloads again).")
+
+
+@augment_app.command("preview")
+def augment_preview(
+    config: ConfigOption,
+    set_: SetOption = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
+        "augment_preview.png"
+    ),
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, max=32, help="Training images to show.")
+    ] = 4,
+    samples: Annotated[
+        int, typer.Option("--samples", min=1, max=16, help="Augmented versions of each.")
+    ] = 5,
+) -> None:
+    """Save a PNG grid of training images beside augmented versions of them."""
+    from cnnzoo.config import load_config
+
+    try:
+        cfg = load_config(config, set_ or [])
+        from cnnzoo.data.augment import save_preview
+
+        path = save_preview(cfg, output, count=count, samples=samples)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(f"Augment preview: {path}")
+
+
+RunArgument = Annotated[Path, typer.Argument(help="Run folder written by `cnnzoo train`.")]
+RunsArgument = Annotated[list[Path], typer.Argument(help="Run folders written by `cnnzoo train`.")]
+
+
+@app.command()
+def evaluate(
+    run_dir: RunArgument,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Dataset file or folder (default: the one the run used)."),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split", help="test, validation or train (default: MNIST test, else validation)."
+        ),
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="k for top-k accuracy.", min=1)] = 5,
+) -> None:
+    """Evaluate a trained run on a held-out split; write metrics and tables into the run folder."""
+    try:
+        from cnnzoo.evaluation import evaluate_run, format_report
+
+        result = evaluate_run(run_dir, split, data, top_k)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(format_report(result))
+    typer.echo(f"\nWrote: {', '.join(path.name for path in result.files)} in {result.run_dir}")
+
+
+@app.command()
+def predict(
+    run_dir: RunArgument,
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes to show per image.", min=1)] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Predict classes for images; exit 1 if any file could not be read (others still predicted)."""
+    import json
+
+    try:
+        from cnnzoo.predict import predict_images
+
+        report = predict_images(run_dir, images, top_k)
+    except CnnzooError as error:
+        _fail(error)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    elif report.predictions:
+        typer.echo(report.to_text())
+    for path, reason in report.failures:
+        typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plot(
+    run_dirs: RunsArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Curves file (default: RUN/history.png, or ./comparison.png for several runs).",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="png or svg.")] = "png",
+) -> None:
+    """Redraw training curves (several runs overlaid) and confusion heatmaps; works mid-training."""
+    try:
+        from cnnzoo.plots import draw_run_plots
+
+        written = draw_run_plots(run_dirs, output, fmt)
+    except CnnzooError as error:
+        _fail(error)
+    for path in written:
+        typer.echo(f"Wrote {path}")
+
+
+@app.command()
+def compare(
+    run_dirs: RunsArgument,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown or csv.")] = "table",
+    sort: Annotated[
+        str,
+        typer.Option("--sort", help="Column to rank by, best first (e.g. test_accuracy)."),
+    ] = "best_val_accuracy",
+) -> None:
+    """Print a leaderboard of runs: size, cost, speed and accuracy."""
+    try:
+        from cnnzoo.compare import format_leaderboard, leaderboard
+
+        typer.echo(format_leaderboard(leaderboard([str(p) for p in run_dirs], sort), fmt))
+    except CnnzooError as error:
+        _fail(error)
+
+
+@app.command()
+def export(
+    run_dir: RunArgument,
+    fmt: Annotated[str, typer.Option("--format", help="savedmodel, tflite or onnx.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Destination (default: RUN/export/).")
+    ] = None,
+) -> None:
+    """Export a run's model for serving and check it against the .keras model."""
+    try:
+        from cnnzoo.export import export_run
+
+        result = export_run(run_dir, fmt, output)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(f"Exported {result.format}: {result.path}")
+    if result.max_difference is None:
+        typer.echo("Not checked: install onnxruntime to compare it with the .keras model.")
+    else:
+        typer.echo(f"Max |probability difference| vs model.keras: {result.max_difference:.2e}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -154,3 +353,80 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
         sys.exit(130)
+
+
+INCEPTION_TABLE = "inception-table"
+
+
+@app.command("models")
+def models(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help=f"A model to show layer by layer, or {INCEPTION_TABLE} for the chapter's "
+            "Inception-block table. Omit to list every model.",
+            show_default=False,
+        ),
+    ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--input-shape",
+            help="HEIGHT,WIDTH,CHANNELS, e.g. 28,28,1 (default: each model's reference input).",
+        ),
+    ] = None,
+    num_classes: Annotated[
+        int | None,
+        typer.Option("--num-classes", min=1, help="Output classes (default: the model's own)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", help="A builder option KEY=VALUE, e.g. resize_to=224 (repeatable)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """List the models with their papers, parameters and multiply-adds, or inspect one."""
+    import json
+
+    from cnnzoo.errors import ConfigError
+    from cnnzoo.models import parse_input_shape, parse_option
+
+    try:
+        shape = parse_input_shape(input_shape) if input_shape else None
+        options = dict(parse_option(text) for text in option or [])
+        if name in (None, INCEPTION_TABLE) and options:
+            raise ConfigError(
+                "--option needs a model NAME, e.g. cnnzoo models alexnet --option ..."
+            )
+        if name not in (None, INCEPTION_TABLE):
+            shape, options = _checked_model(name, shape, options)
+
+        from cnnzoo import inspection
+
+        if name == INCEPTION_TABLE:
+            rows = inspection.inception_table()
+            result, text = rows, inspection.format_inception_table(rows)
+        elif name is None:
+            entries = inspection.list_models(shape, num_classes)
+            result, text = entries, inspection.format_listing(entries)
+        else:
+            stats = inspection.describe(name, shape, num_classes, options)
+            result, text = stats.to_dict(), inspection.format_model(stats)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(json.dumps(result, indent=2) if as_json else text)
+
+
+def _checked_model(
+    name: str, shape: tuple[int, int, int] | None, options: dict[str, object]
+) -> tuple[tuple[int, int, int], dict[str, object]]:
+    """Validate a model, input shape and options exactly as a config's data and model sections."""
+    from cnnzoo.config import resolve
+    from cnnzoo.models import MODELS
+
+    height, width, channels = shape or MODELS.get(name).default_input_shape
+    data = {"image_size": [height, width], "channels": channels}
+    config = resolve({"data": data, "model": {"name": name, **options}}, "cnnzoo models")
+    return config.image_shape, config.model.options

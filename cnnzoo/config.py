@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import ConfigError
-from cnnzoo.models import MODELS
+from cnnzoo.models import MODELS, check_input_shape
 from cnnzoo.registry import did_you_mean
 
 
@@ -310,6 +310,12 @@ def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Con
         ),
     }
     model = ModelConfig.model_validate({"name": spec.name, **spec.options, **config.model.options})
+    try:
+        check_input_shape(
+            spec.name, (*data_updates["image_size"], data_updates["channels"]), model.options
+        )
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
     return config.model_copy(
         update={"data": config.data.model_copy(update=data_updates), "model": model}
     )

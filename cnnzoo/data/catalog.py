@@ -30,7 +30,7 @@ DATASETS.add(
     "mnist",
     DatasetSpec(
         name="mnist",
-        summary="MNIST handwritten digits, 60,000 train / 10,000 test, 28x28 grey (Keras mnist.npz)",
+        summary="MNIST handwritten digits: 60,000 train, 10,000 test, 28x28 grey (Keras mnist.npz)",
         image_size=(28, 28),
         channels=1,
         validation_split=0.1,

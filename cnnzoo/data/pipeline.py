@@ -1,18 +1,42 @@
-"""Input pipelines: datasets as batched, prefetched tf.data streams of (image, one-hot label)."""
+"""Input pipelines: datasets as batched, prefetched tf.data streams of (image, one-hot label).
+
+Image files are decoded once, in parallel, as uint8 at the target size. That pass also finds the
+files that are not decodable images (reported by path, then skipped or refused as
+`data.bad_files` says) and fills the cache (`data.cache`: `memory` keeps the uint8 images in RAM,
+`disk` writes a tf.data file cache under `<output_dir>/cache/`, `auto` picks memory below
+`MEMORY_BUDGET`, `none` decodes again every epoch). Shuffling (seeded), batching, augmentation
+(training split only, one fused affine warp per image, see `augment.py`), rescaling and one-hot
+labels run after the cache, then prefetch. MNIST arrays are already in memory and skip the decode.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from cnnzoo.config import Config
-from cnnzoo.data.download import mnist_file
+from cnnzoo.data import augment
+from cnnzoo.data.sources import Split, load_mnist_arrays, split_source
 from cnnzoo.errors import CnnzooError
 
+__all__ = ["DataBundle", "build_datasets", "load_split", "load_images", "load_mnist_arrays"]
+
 AUTOTUNE = tf.data.AUTOTUNE
+MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded uint8 images that `cache: auto` keeps in RAM
+SHUFFLE_BUDGET = 1024**3  # bytes of uint8 images the shuffle buffer may hold
+CACHE_VERSION = "1"  # bump when the decode changes, so old disk caches are not reused
+UNREADABLE = "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
+
+
+class BadFilesWarning(UserWarning):
+    """Some dataset files are not decodable images and were skipped."""
 
 
 @dataclass
@@ -24,66 +48,204 @@ class DataBundle:
     class_names: list[str]
     num_train: int
     num_validation: int
+    bad_files: list[Path] = field(default_factory=list)
 
 
-def load_mnist_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Read an mnist.npz-format file, checking its keys and shapes."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as error:
-        raise CnnzooError(f"{path} is not a readable .npz file: {error}") from None
-    missing = {"x_train", "y_train", "x_test", "y_test"} - arrays.keys()
-    if missing:
-        raise CnnzooError(
-            f"{path} lacks the MNIST keys {sorted(missing)}; expected x_train, y_train, "
-            "x_test, y_test."
-        )
-    return arrays
+def decode_image(contents: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
+    """Decode JPEG/PNG/GIF/BMP/WebP bytes to a uint8 [height, width, channels] image."""
+    image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+    image = tf.image.resize(image, (height, width), antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
-def _prepare(images: np.ndarray, config: Config) -> np.ndarray:
-    if images.ndim == 3:
-        images = images[..., None]
+def _decoder(config: Config):
+    height, width, channels = config.image_shape
+
+    def decode(index, path, label):
+        return index, decode_image(tf.io.read_file(path), height, width, channels), label
+
+    return decode
+
+
+def _scan(split: Split, config: Config) -> tf.data.Dataset:
+    """(index, uint8 image, label) for every decodable file, in file order."""
+    table = (np.arange(len(split)), [str(p) for p in split.paths], split.labels)
+    dataset = tf.data.Dataset.from_tensor_slices(table)
+    return dataset.map(_decoder(config), num_parallel_calls=AUTOTUNE).ignore_errors()
+
+
+def _collect(dataset: tf.data.Dataset, keep_images: bool):
+    indices, images, labels = [], [], []
+    for index, image, label in dataset.batch(256).as_numpy_iterator():
+        indices.append(index)
+        labels.append(label)
+        if keep_images:
+            images.append(image)
+    indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    return indices, (np.concatenate(images) if images else None), labels
+
+
+def _report_bad(split: Split, good: np.ndarray, config: Config) -> list[Path]:
+    bad = sorted(set(range(len(split))) - set(good.tolist()))
+    paths = [split.paths[i] for i in bad]
+    if not paths:
+        return paths
+    shown = ", ".join(str(p) for p in paths[:10]) + (
+        f" and {len(paths) - 10} more" if len(paths) > 10 else ""
+    )
+    what = f"{len(paths)} of {len(split)} {split.name} files are {UNREADABLE}: {shown}"
+    if config.data.bad_files == "error":
+        raise CnnzooError(f"{what}. Remove them, or set data.bad_files: skip to leave them out.")
+    warnings.warn(f"{what}. Skipped (data.bad_files: skip).", BadFilesWarning, stacklevel=3)
+    if len(paths) == len(split):
+        raise CnnzooError(f"No decodable images in the {split.name} split: {what}.")
+    return paths
+
+
+def _cache_mode(split: Split, config: Config, allow_disk: bool) -> str:
+    mode = config.data.cache
+    if mode == "auto":
+        height, width, channels = config.image_shape
+        fits = len(split) * height * width * channels <= MEMORY_BUDGET
+        mode = "memory" if fits or not allow_disk else "disk"
+    return mode
+
+
+def _cache_prefix(split: Split, config: Config) -> Path:
+    digest = hashlib.sha256(f"{CACHE_VERSION} {config.image_shape}".encode())
+    for path, label in zip(split.paths, split.labels, strict=True):
+        stat = path.stat()
+        digest.update(f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns} {label}\n".encode())
+    name = f"{config.data.dataset}-{split.name}-{digest.hexdigest()[:16]}"
+    return Path(config.output_dir) / "cache" / name
+
+
+def _disk_cached(split: Split, config: Config) -> tuple[tf.data.Dataset, list[Path]]:
+    """Decode into a tf.data file cache (written under a temporary name, then renamed)."""
+    prefix = _cache_prefix(split, config)
+    report = prefix.with_name(prefix.name + ".json")
+    if not report.is_file():
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        partial = prefix.with_name(f"{prefix.name}.partial-{os.getpid()}")
+        indices, _, _ = _collect(_scan(split, config).cache(str(partial)), keep_images=False)
+        for piece in prefix.parent.glob(f"{partial.name}.*"):
+            piece.rename(prefix.parent / piece.name.replace(partial.name, prefix.name, 1))
+        report.write_text(json.dumps({"good": indices.tolist()}), encoding="utf-8")
+    good = np.asarray(json.loads(report.read_text(encoding="utf-8"))["good"], dtype=np.int64)
+    bad = _report_bad(split, good, config)
+    cached = _scan(split, config).cache(str(prefix))
+    return cached.map(lambda index, image, label: (image, label)), bad
+
+
+def decoded(split: Split, config: Config, allow_disk: bool = True):
+    """(dataset of (uint8 image, label), count, bad file paths) for one split, cached as set."""
+    if split.images is not None:
+        images = split.images if split.images.ndim == 4 else split.images[..., None]
+        return tf.data.Dataset.from_tensor_slices((images, split.labels)), len(split), []
+    mode = _cache_mode(split, config, allow_disk)
+    if mode == "disk":
+        dataset, bad = _disk_cached(split, config)
+        return dataset, len(split) - len(bad), bad
+    indices, images, labels = _collect(_scan(split, config), keep_images=mode == "memory")
+    bad = _report_bad(split, indices, config)
+    if mode == "memory":
+        return tf.data.Dataset.from_tensor_slices((images, labels)), len(labels), bad
+    good = Split(split.name, split.labels[indices], paths=[split.paths[i] for i in indices])
+    scan = _scan(good, config).map(lambda index, image, label: (image, label))
+    return scan, len(good), bad
+
+
+def to_target(images: tf.Tensor, config: Config) -> tf.Tensor:
+    """Resize and convert channels of a uint8 batch when its shape is not the configured one."""
     height, width, channels = config.image_shape
     if images.shape[-1] != channels:
-        images = np.repeat(images, channels, axis=-1) if channels == 3 else images[..., :1]
-    if images.shape[1:3] != (height, width):
-        images = tf.image.resize(images, (height, width)).numpy()
+        convert = tf.image.grayscale_to_rgb if channels == 3 else tf.image.rgb_to_grayscale
+        images = convert(images)
+    if tuple(images.shape[1:3]) != (height, width):
+        resized = tf.image.resize(images, (height, width), antialias=True)
+        images = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
     return images
 
 
-def _stream(
-    images: np.ndarray, labels: np.ndarray, config: Config, num_classes: int, training: bool
+def stream(
+    dataset: tf.data.Dataset, config: Config, num_classes: int, count: int, training: bool
 ) -> tf.data.Dataset:
+    """Shuffle (training), batch, augment (training), rescale, one-hot and prefetch."""
     scale = config.augment.rescale
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if training:
-        dataset = dataset.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
+        image_bytes = int(np.prod(config.image_shape))
+        buffer = max(1, min(count, max(config.train.batch_size * 8, SHUFFLE_BUDGET // image_bytes)))
+        dataset = dataset.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(config.train.batch_size)
-    dataset = dataset.map(
-        lambda x, y: (tf.cast(x, tf.float32) * scale, tf.one_hot(y, num_classes)),
-        num_parallel_calls=AUTOTUNE,
-    )
+
+    def finish(images, labels, seed=None):
+        images = tf.cast(to_target(images, config), tf.float32)
+        if seed is not None:
+            images = augment.augment_images(images, config.augment, seed)
+        return images * scale, tf.one_hot(labels, num_classes)
+
+    if training and config.augment.enabled:
+        seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(dataset, seeds.batch(2))
+        dataset = dataset.map(lambda batch, seed: finish(*batch, seed), num_parallel_calls=AUTOTUNE)
+    else:
+        dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
 
 def build_datasets(config: Config) -> DataBundle:
-    """Build the training and validation streams for `config`."""
-    if config.data.dataset != "mnist":
-        raise CnnzooError(f'dataset "{config.data.dataset}" is not supported yet')
-    arrays = load_mnist_arrays(mnist_file(config.data))
-    images = _prepare(arrays["x_train"], config)
-    labels = arrays["y_train"].astype("int64")
-    class_names = [str(i) for i in range(10)]
-    split = config.data.validation_split or 0.0
-    num_validation = int(round(len(images) * split))
-    order = np.random.default_rng(config.seed).permutation(len(images))
-    val_index, train_index = order[:num_validation], order[num_validation:]
-    train = _stream(images[train_index], labels[train_index], config, 10, training=True)
-    validation = (
-        _stream(images[val_index], labels[val_index], config, 10, training=False)
-        if num_validation
-        else None
-    )
-    return DataBundle(train, validation, class_names, len(train_index), num_validation)
+    """Build the shuffled, augmented training stream and the validation stream for `config`."""
+    train_split, class_names = split_source(config, "train")
+    val_split, _ = split_source(config, "validation")
+    train, num_train, bad = decoded(train_split, config)
+    train = stream(train, config, len(class_names), num_train, training=True)
+    validation, num_validation = None, 0
+    if val_split is not None:
+        val_data, num_validation, val_bad = decoded(val_split, config)
+        validation = stream(val_data, config, len(class_names), num_validation, training=False)
+        bad = bad + val_bad
+    return DataBundle(train, validation, class_names, num_train, num_validation, bad)
+
+
+def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
+    """One split, unshuffled and unaugmented, preprocessed like validation; and the class names.
+
+    `split` is "train", "validation" or "test". MNIST has a real test set; the monkeys' "test" is
+    the Kaggle validation folder (there is no test split); a `directory` dataset tests on its
+    validation images.
+    """
+    if split not in ("train", "validation", "test"):
+        raise CnnzooError(f'Unknown split "{split}": expected train, validation or test.')
+    source, class_names = split_source(config, split)
+    if source is None:
+        raise CnnzooError(
+            f"The {config.data.dataset} dataset has no {split} split with this config "
+            f"(data.validation_split={config.data.validation_split})."
+        )
+    dataset, count, _ = decoded(source, config, allow_disk=False)
+    return stream(dataset, config, len(class_names), count, training=False), class_names
+
+
+def load_images(paths: list[Path], config: Config) -> tuple[np.ndarray, list[tuple[Path, str]]]:
+    """Decode, resize and rescale image files exactly as training does.
+
+    Returns a float32 [n, height, width, channels] array of the readable files, in order, and
+    (path, reason) for each file that could not be used.
+    """
+    height, width, channels = config.image_shape
+    images, bad = [], []
+    for path in map(Path, paths):
+        try:
+            contents = path.read_bytes()
+        except OSError as error:
+            bad.append((path, error.strerror or type(error).__name__))
+            continue
+        try:
+            image = decode_image(tf.constant(contents), height, width, channels)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            bad.append((path, UNREADABLE))
+            continue
+        images.append(image.numpy())
+    array = np.stack(images) if images else np.zeros((0, height, width, channels), np.uint8)
+    return array.astype(np.float32) * np.float32(config.augment.rescale), bad

@@ -1,0 +1,46 @@
+"""AlexNet (Krizhevsky, Sutskever & Hinton 2012, "ImageNet classification with deep CNNs").
+
+The chapter's AlexNet, as Dive into Deep Learning writes it: one stream (no two-GPU split) and
+no local response normalisation. Shapes at 224x224x3:
+
+    conv1  11x11/4, 96, valid     -> 54x54x96     pool1  3x3/2 -> 26x26
+    conv2  5x5, 256, same         -> 26x26x256    pool2  3x3/2 -> 12x12
+    conv3-5  3x3 same, 384/384/256 -> 12x12x256   pool5  3x3/2 -> 5x5x256 = 6,400 features
+    fc6 4096 + dropout 0.5, fc7 4096 + dropout 0.5, softmax over `num_classes`
+
+At the paper's real 227x227 input the same layers give 55x55, 27x27, 13x13 and 6x6x256 = 9,216
+features, the layout the paper's Figure 2 draws. Every layer but the output uses ReLU.
+`resize_to` resizes the input inside the model first (the book uses 224 for 28x28 digits); the
+smallest side it accepts is 67 (67 -> 15 -> 7 -> 3 -> 1).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from cnnzoo.models.blocks import apply_resize
+
+
+def build(
+    input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
+) -> keras.Model:
+    """Build AlexNet for `input_shape` images and `num_classes` classes."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = apply_resize(inputs, resize_to)
+    x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    x = layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
+    for index, filters in [(3, 384), (4, 384), (5, 256)]:
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{index}")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for index in (6, 7):
+        x = layers.Dense(4096, activation="relu", name=f"fc{index}")(x)
+        x = layers.Dropout(0.5, name=f"dropout{index}")(x)
+    # float32 softmax keeps probabilities exact under a mixed-precision policy.
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
+        x
+    )
+    return keras.Model(inputs, outputs, name="alexnet")

@@ -1,0 +1,108 @@
+"""Reusable `x -> x` building blocks: input resizing, the Inception block, the residual block."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def resnet_kernel_initializer() -> keras.initializers.Initializer:
+    """He-normal over fan-out: torchvision's kaiming_normal_(mode="fan_out") for ResNet convs."""
+    return keras.initializers.VarianceScaling(
+        2.0, mode="fan_out", distribution="untruncated_normal"
+    )
+
+
+def apply_resize(x: keras.KerasTensor, resize_to: int | None) -> keras.KerasTensor:
+    """Resize images to `resize_to` x `resize_to` inside the model (bilinear), or pass through."""
+    if resize_to is None:
+        return x
+    return layers.Resizing(resize_to, resize_to, interpolation="bilinear", name="resize")(x)
+
+
+def apply_inception_block(
+    x: keras.KerasTensor,
+    c1: int,
+    c2: tuple[int, int],
+    c3: tuple[int, int],
+    c4: int,
+    *,
+    name: str,
+) -> keras.KerasTensor:
+    """GoogLeNet's Inception block: four "same"-padded paths concatenated on channels.
+
+    Paths (Szegedy et al. 2015, Figure 2b, Table 1 columns): a 1x1 conv with `c1` filters; a 1x1
+    reduction to `c2[0]` then a 3x3 conv with `c2[1]`; a 1x1 reduction to `c3[0]` then a 5x5 conv
+    with `c3[1]`; a 3x3 stride-1 max pooling then a 1x1 projection with `c4`. Every conv uses
+    ReLU. Output: same height and width, `c1 + c2[1] + c3[1] + c4` channels.
+    """
+
+    def conv(y: keras.KerasTensor, filters: int, size: int, part: str) -> keras.KerasTensor:
+        return layers.Conv2D(
+            filters, size, padding="same", activation="relu", name=f"{name}_{part}"
+        )(y)
+
+    path1 = conv(x, c1, 1, "1x1")
+    path2 = conv(conv(x, c2[0], 1, "3x3_reduce"), c2[1], 3, "3x3")
+    path3 = conv(conv(x, c3[0], 1, "5x5_reduce"), c3[1], 5, "5x5")
+    pooled = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    path4 = conv(pooled, c4, 1, "pool_proj")
+    return layers.Concatenate(axis=-1, name=f"{name}_output")([path1, path2, path3, path4])
+
+
+def torch_batch_norm(name: str) -> layers.BatchNormalization:
+    """Batch normalisation with PyTorch's BatchNorm2d defaults, for layers mirroring torchvision."""
+    # eps 1e-5; PyTorch's running-average momentum 0.1 is Keras' momentum 0.9.
+    return layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
+
+
+def _conv3x3(x: keras.KerasTensor, filters: int, stride: int, name: str) -> keras.KerasTensor:
+    if stride == 1:
+        return layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=resnet_kernel_initializer(),
+            name=name,
+        )(x)
+    # Pad 1 on every side as PyTorch does; Keras "same" would pad only bottom/right here.
+    x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    return layers.Conv2D(
+        filters,
+        3,
+        strides=stride,
+        use_bias=False,
+        kernel_initializer=resnet_kernel_initializer(),
+        name=name,
+    )(x)
+
+
+def apply_basic_block(
+    x: keras.KerasTensor, filters: int, *, stride: int = 1, name: str
+) -> keras.KerasTensor:
+    """ResNet's basic block (He et al. 2016, torchvision `BasicBlock`).
+
+    Two 3x3 conv + batch-norm layers (the first with `stride`, ReLU between them), added to the
+    input, then ReLU. When the stride or channel count changes, the shortcut is a 1x1 conv with
+    the same stride plus batch norm (torchvision's `downsample`); otherwise it is the identity.
+    Layer names follow torchvision's (`layer2_0_conv1`, `layer2_0_downsample_0`, ...).
+    """
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(
+            filters,
+            1,
+            strides=stride,
+            use_bias=False,
+            kernel_initializer=resnet_kernel_initializer(),
+            name=f"{name}_downsample_0",
+        )(x)
+        shortcut = torch_batch_norm(f"{name}_downsample_1")(shortcut)
+    y = _conv3x3(x, filters, stride, f"{name}_conv1")
+    y = torch_batch_norm(f"{name}_bn1")(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = _conv3x3(y, filters, 1, f"{name}_conv2")
+    y = torch_batch_norm(f"{name}_bn2")(y)
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.ReLU(name=f"{name}_relu2")(y)

@@ -1,0 +1,57 @@
+"""ResNet-18 (He et al. 2016, "Deep residual learning for image recognition").
+
+torchvision's `resnet18` layer for layer: a 7x7/2 convolution (64, no bias), batch
+normalisation, ReLU and 3x3/2 max pooling; four stages of two basic residual blocks with 64,
+128, 256 and 512 channels, the first block of stages 2-4 halving the size with a 1x1/2
+projection shortcut; global average pooling and the dense classifier. Padding, batch-norm
+settings, initialisation and layer names follow torchvision, so at 224x224x3 with 1000 classes
+the model has torchvision's 11,689,512 parameters (the maps are 112, 56, 28, 14 and 7 wide).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from cnnzoo.models.blocks import (
+    apply_basic_block,
+    apply_resize,
+    resnet_kernel_initializer,
+    torch_batch_norm,
+)
+
+STAGES = [(64, 1), (128, 2), (256, 2), (512, 2)]  # (channels, stride of the first block)
+BLOCKS_PER_STAGE = 2
+
+
+def build(
+    input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
+) -> keras.Model:
+    """Build ResNet-18 for `input_shape` images and `num_classes` classes."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = apply_resize(inputs, resize_to)
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = layers.Conv2D(
+        64,
+        7,
+        strides=2,
+        use_bias=False,
+        kernel_initializer=resnet_kernel_initializer(),
+        name="conv1",
+    )(x)
+    x = torch_batch_norm("bn1")(x)
+    x = layers.ReLU(name="relu")(x)
+    # Zero padding equals PyTorch's -inf padding here: the inputs are ReLU outputs, all >= 0.
+    x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
+    for stage, (filters, stride) in enumerate(STAGES, start=1):
+        for block in range(BLOCKS_PER_STAGE):
+            x = apply_basic_block(
+                x, filters, stride=stride if block == 0 else 1, name=f"layer{stage}_{block}"
+            )
+    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+    # float32 softmax keeps probabilities exact under a mixed-precision policy.
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
+        x
+    )
+    return keras.Model(inputs, outputs, name="resnet18")
