@@ -97,23 +97,56 @@ def config_validate(
 
 @app.command()
 def train(
-    config: ConfigOption,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML config file.", show_default=False),
+    ] = None,
     set_: SetOption = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Run folder (default: a new one).")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue this run folder from its last checkpoint (--set may raise "
+            "train.epochs; --config, if given, must match the run).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Train the model a config describes and write a run folder."""
+    """Train the model a config describes and write a run folder, or resume one."""
     from cnnzoo.config import load_config
+    from cnnzoo.errors import ConfigError
 
     try:
-        cfg = load_config(config, set_ or [])
-        from cnnzoo.training import train_from_config
+        if resume is None and config is None:
+            raise ConfigError("train needs --config FILE, or --resume RUN_DIR to continue a run.")
+        if resume is not None and output is not None:
+            raise ConfigError("--resume continues the run in RUN_DIR; drop --output.")
+        if resume is not None:
+            from cnnzoo.runs import resume_config
 
-        run_dir = train_from_config(cfg, output)
+            cfg = resume_config(resume, config, set_ or [])
+        else:
+            cfg = load_config(config, set_ or [])
+        from cnnzoo.devices import quiet_native_logs
+
+        with quiet_native_logs():
+            from cnnzoo.training import RunInterrupted, train_from_config
+        try:
+            run_dir = train_from_config(
+                cfg, resume or output, resume=resume is not None, log=typer.echo
+            )
+        except RunInterrupted as stop:
+            typer.secho(str(stop), fg=typer.colors.YELLOW, err=True)
+            raise typer.Exit(stop.exit_code) from None
     except CnnzooError as error:
         _fail(error)
-    typer.echo(f"Run folder: {run_dir}")
+    if run_dir is None:
+        typer.echo("Worker finished; the chief task writes the run folder.")
+    else:
+        typer.echo(f"Run folder: {run_dir}")
 
 
 @app.command()

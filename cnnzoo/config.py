@@ -130,6 +130,14 @@ class HardwareConfig(Section):
     gpus: list[int] | None = None
     memory_growth: bool = True
     deterministic: bool = False
+    # Split the CPU into this many logical devices: MirroredStrategy without GPUs (tests, demos).
+    cpu_devices: int = Field(default=1, ge=1, le=64)
+
+    @field_validator("xla", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on`/`off` (in a file or in --set) as a boolean.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class Config(Section):

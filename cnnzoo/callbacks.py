@@ -1,0 +1,148 @@
+"""Keras callbacks that keep a run folder current: history, checkpoints, and a NaN guard."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from cnnzoo import runs
+from cnnzoo.optim import current_learning_rate
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, so a checkpoint is never half-recorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda number, frame: caught.append(number))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            raise KeyboardInterrupt
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Append each epoch's logs, learning rate and duration to history.csv/json as it ends."""
+
+    def __init__(self, run_dir: Path, rows: list[dict[str, float]]) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.rows = list(rows)
+        self._start = 0.0
+        self._learning_rate = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+        self._learning_rate = current_learning_rate(self.model.optimizer)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["learning_rate"] = self._learning_rate
+        row["seconds"] = round(time.perf_counter() - self._start, 3)
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        runs.write_history(self.run_dir, self.rows)
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stop training at the first NaN or infinite loss and remember where it happened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and self.where is None and not math.isfinite(float(loss)):
+            self.where = f"epoch {self._epoch + 1}, step {batch + 1}"
+            self.model.stop_training = True
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """After each epoch, save the last and the best model with optimizer state, atomically.
+
+    `checkpoints/last.json` names the last checkpoint file and records the epoch and the state of
+    the stateful callbacks (early stopping, plateau); it is replaced only after the new file is
+    complete, so a run killed at any moment resumes from a consistent, finished epoch.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        monitor: str,
+        stateful: dict[str, keras.callbacks.Callback],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.folder = run_dir / runs.CHECKPOINT_DIR
+        self.monitor = monitor
+        self.stateful = stateful
+        self.state = state or {}
+        self.best = self.state.get("best", {"monitor": monitor, "value": None, "epoch": None})
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for partial in self.folder.glob(".*.partial.keras"):  # left by a killed run
+            partial.unlink(missing_ok=True)
+        # Placed after the stateful callbacks, so their own on_train_begin resets come first.
+        for name, callback in self.stateful.items():
+            for key, value in self.state.get("callbacks", {}).get(name, {}).items():
+                setattr(callback, key, value)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            return  # never checkpoint diverged weights
+        self.folder.mkdir(parents=True, exist_ok=True)
+        value = logs.get(self.monitor)
+        with signals_deferred():
+            if value is not None and (self.best["value"] is None or value > self.best["value"]):
+                self.best = {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}
+                self._save(self.folder / runs.BEST_CHECKPOINT)
+            name = f"epoch-{epoch + 1:04d}.keras"
+            self._save(self.folder / name)
+            state = {
+                "epoch": epoch + 1,
+                "checkpoint": name,
+                "best": self.best,
+                "callbacks": {n: _callback_state(c) for n, c in self.stateful.items()},
+            }
+            runs.write_json(self.folder / runs.LAST_STATE, state)
+            runs.write_status(self.folder.parent, "running", epochs_completed=epoch + 1)
+            for old in self.folder.glob("epoch-*.keras"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+
+    def _save(self, path: Path) -> None:
+        partial = path.with_name(f".{path.name}.partial.keras")
+        self.model.save(partial)
+        partial.replace(path)
+
+
+def _callback_state(callback: keras.callbacks.Callback) -> dict[str, float | int | None]:
+    keys = ("wait", "best", "best_epoch", "cooldown_counter")
+    return {key: _plain(getattr(callback, key)) for key in keys if hasattr(callback, key)}
+
+
+def _plain(value: Any) -> float | int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return float(value)

@@ -1,0 +1,376 @@
+"""Device awareness: find the hardware, decide precision, XLA and distribution, set TensorFlow up.
+
+`decide(found, hardware, batch_size)` is the one pure function that turns what was found (GPUs and
+their compute capability, CPU bf16 support, a TF_CONFIG cluster) and what the config asked for
+into a `Plan`; `detect()` and `apply()` are the thin impure edges around it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from cnnzoo.config import HardwareConfig
+from cnnzoo.errors import CnnzooError, ConfigError
+
+# Measured by scripts/bench_precision.py (docs/benchmarks.md): on the reference CPU (AVX512_BF16,
+# TensorFlow 2.21 with oneDNN) mixed_bfloat16 trained the tutorial CNN slower than float32, so
+# `precision: auto` keeps float32 on CPUs. Set to True where the benchmark shows a gain.
+CPU_BF16_PAYS = False
+MIN_FLOAT16_CAPABILITY = (7, 0)  # Volta tensor cores: float16 matmuls and convolutions gain.
+
+Strategy = Literal["default", "mirrored", "multi_worker"]
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One physical GPU as TensorFlow lists it."""
+
+    index: int
+    name: str
+    compute_capability: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """This process's place in a TF_CONFIG multi-worker cluster."""
+
+    task_type: str
+    task_index: int
+    num_workers: int
+    has_chief_task: bool = False
+
+    @property
+    def chief(self) -> bool:
+        """Whether this task writes the run folder (the chief, or worker 0 if there is none)."""
+        if self.has_chief_task:
+            return self.task_type == "chief"
+        return self.task_type == "worker" and self.task_index == 0
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the machine offers: GPUs, CPU bf16 support, a TF_CONFIG cluster."""
+
+    gpus: tuple[Gpu, ...] = ()
+    cpu_bf16: bool = False
+    cluster: Cluster | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What training will use, and why."""
+
+    precision: str
+    xla: bool
+    strategy: Strategy
+    gpus: tuple[int, ...]
+    cpu_devices: int
+    replicas: int
+    batch_size: int
+    chief: bool = True
+    found: Found = field(default_factory=Found)
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def batch_per_replica(self) -> int:
+        """The slice of each global batch one replica computes."""
+        return self.batch_size // self.replicas
+
+    @property
+    def description(self) -> str:
+        """One line: what was found and what was decided."""
+        found = describe_found(self.found)
+        if self.gpus:
+            devices = "GPU " + ",".join(str(i) for i in self.gpus)
+        else:
+            devices = "CPU" + (f" x{self.cpu_devices} logical" if self.cpu_devices > 1 else "")
+        strategy = {
+            "default": "default strategy",
+            "mirrored": "MirroredStrategy",
+            "multi_worker": "MultiWorkerMirroredStrategy",
+        }[self.strategy]
+        if self.found.cluster and self.strategy == "multi_worker":
+            cluster = self.found.cluster
+            strategy += f" ({cluster.task_type} {cluster.task_index} of {cluster.num_workers})"
+        why = f" [{'; '.join(self.reasons)}]" if self.reasons else ""
+        return (
+            f"Found {found}. Using {devices}, precision {self.precision}, "
+            f"XLA {'on' if self.xla else 'off'}, {strategy}, {self.replicas} "
+            f"replica{'s' if self.replicas > 1 else ''}, batch {self.batch_size} global = "
+            f"{self.batch_per_replica} per replica{why}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for environment.json."""
+        return {
+            "precision": self.precision,
+            "xla": self.xla,
+            "strategy": self.strategy,
+            "gpus": list(self.gpus),
+            "cpu_devices": self.cpu_devices,
+            "replicas": self.replicas,
+            "batch_size": self.batch_size,
+            "batch_per_replica": self.batch_per_replica,
+            "chief": self.chief,
+            "found": {
+                "gpus": [
+                    {"index": g.index, "name": g.name, "compute_capability": g.compute_capability}
+                    for g in self.found.gpus
+                ],
+                "cpu_bf16": self.found.cpu_bf16,
+                "cluster": self.found.cluster.__dict__ if self.found.cluster else None,
+            },
+            "reasons": list(self.reasons),
+            "description": self.description,
+        }
+
+
+def describe_found(found: Found) -> str:
+    """'2 GPUs (0: NVIDIA H100 cc 9.0, ...)' or 'no GPU', plus the CPU's bf16 support."""
+    if found.gpus:
+        listed = ", ".join(
+            f"{g.index}: {g.name}"
+            + (
+                f" cc {g.compute_capability[0]}.{g.compute_capability[1]}"
+                if g.compute_capability
+                else ""
+            )
+            for g in found.gpus
+        )
+        gpus = f"{len(found.gpus)} GPU{'s' if len(found.gpus) > 1 else ''} ({listed})"
+    else:
+        gpus = "no GPU"
+    cpu = "a CPU with native bf16" if found.cpu_bf16 else "a CPU without native bf16"
+    cluster = ", TF_CONFIG cluster" if found.cluster else ""
+    return f"{gpus}, {cpu}{cluster}"
+
+
+def _select_gpus(found: Found, asked: list[int] | None) -> tuple[int, ...]:
+    if asked is None:
+        return tuple(g.index for g in found.gpus)
+    known = {g.index for g in found.gpus}
+    missing = [i for i in asked if i not in known]
+    if missing:
+        listed = ", ".join(f"{g.index} ({g.name})" for g in found.gpus) or "none"
+        raise CnnzooError(
+            f"hardware.gpus asks for GPU {missing[0]}, but this machine has GPUs: {listed}. "
+            f"Pick from those, or set hardware.gpus=[] for the CPU. Received: gpus={asked}"
+        )
+    return tuple(dict.fromkeys(asked))
+
+
+def _precision(
+    found: Found, gpus: tuple[int, ...], asked: str, cpu_bf16_pays: bool
+) -> tuple[str, str]:
+    used = [g for g in found.gpus if g.index in gpus]
+    if asked != "auto":
+        if asked == "mixed_float16" and not used:
+            return asked, "mixed_float16 on a CPU is usually slower than float32"
+        return asked, ""
+    if used:
+        fast = all(
+            g.compute_capability is not None and g.compute_capability >= MIN_FLOAT16_CAPABILITY
+            for g in used
+        )
+        if fast:
+            return "mixed_float16", ""
+        return "float32", "auto: a GPU older than compute capability 7.0 gains nothing from float16"
+    if found.cpu_bf16 and cpu_bf16_pays:
+        return "mixed_bfloat16", ""
+    if found.cpu_bf16:
+        return "float32", "auto: bf16 measured slower than float32 on CPU"
+    return "float32", ""
+
+
+def _strategy(found: Found, asked: str, local_devices: int) -> tuple[Strategy, str]:
+    cluster = found.cluster
+    if asked == "auto":
+        if cluster is not None and cluster.num_workers > 1:
+            return "multi_worker", ""
+        return ("mirrored" if local_devices > 1 else "default"), ""
+    note = ""
+    if cluster is not None and asked != "multi_worker":
+        note = f"TF_CONFIG ignored: strategy is {asked}"
+    if asked == "default" and local_devices > 1:
+        note = "; ".join(filter(None, [note, "the default strategy uses one device"]))
+    return asked, note  # type: ignore[return-value]
+
+
+def decide(
+    found: Found,
+    hardware: HardwareConfig,
+    batch_size: int,
+    cpu_bf16_pays: bool = CPU_BF16_PAYS,
+) -> Plan:
+    """Decide precision, XLA, strategy, devices and batch split from what was found and asked."""
+    gpus = _select_gpus(found, hardware.gpus)
+    cpu_devices = 1 if gpus else hardware.cpu_devices
+    strategy, strategy_note = _strategy(found, hardware.strategy, len(gpus) or cpu_devices)
+    if strategy == "default":
+        gpus, cpu_devices = gpus[:1], 1
+    precision, precision_note = _precision(found, gpus, hardware.precision, cpu_bf16_pays)
+    xla = bool(gpus) if hardware.xla == "auto" else hardware.xla == "on"
+    if strategy == "default":
+        replicas = 1
+    elif strategy == "mirrored":
+        replicas = len(gpus) or cpu_devices
+    else:  # MultiWorkerMirroredStrategy uses every local GPU, or the first CPU, on each worker.
+        workers = found.cluster.num_workers if found.cluster else 1
+        replicas = workers * (len(gpus) or 1)
+    if batch_size % replicas:
+        suggestion = batch_size + replicas - batch_size % replicas
+        raise ConfigError(
+            f"train.batch_size is the global batch and must split evenly over {replicas} "
+            f"replicas; use a multiple of {replicas}, e.g. {suggestion}. "
+            f"Received: batch_size={batch_size}"
+        )
+    chief = found.cluster.chief if (found.cluster and strategy == "multi_worker") else True
+    return Plan(
+        precision=precision,
+        xla=xla,
+        strategy=strategy,
+        gpus=gpus,
+        cpu_devices=cpu_devices,
+        replicas=replicas,
+        batch_size=batch_size,
+        chief=chief,
+        found=found,
+        reasons=tuple(note for note in (precision_note, strategy_note) if note),
+    )
+
+
+def cpu_has_bf16(cpuinfo: str) -> bool:
+    """Whether /proc/cpuinfo-style text lists native bf16 instructions (AVX512_BF16 or AMX)."""
+    flags = set(re.findall(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo))
+    return bool(flags)
+
+
+def parse_tf_config(text: str | None) -> Cluster | None:
+    """This task's place in the cluster a TF_CONFIG JSON value describes (None if unset)."""
+    if not text or not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+        cluster, task = data["cluster"], data["task"]
+        task_type, task_index = str(task["type"]), int(task["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(
+            'TF_CONFIG must be JSON like {"cluster": {"worker": ["host:port", ...]}, '
+            f'"task": {{"type": "worker", "index": 0}}}}: {error}. Received: TF_CONFIG={text!r}'
+        ) from None
+    if task_type not in ("chief", "worker"):
+        raise ConfigError(
+            "cnnzoo trains with MultiWorkerMirroredStrategy, whose TF_CONFIG tasks are "
+            f'"chief" and "worker". Received: task type {task_type!r}'
+        )
+    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    return Cluster(task_type, task_index, workers, has_chief_task=bool(cluster.get("chief")))
+
+
+_NOISE = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers on your machine",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions:",
+    "Unable to register cu",  # cuDNN/cuFFT/cuBLAS factory double registration
+    "computation_placer.cc",
+)
+_ABSL_LINE = re.compile(r"^([IWEF])\d{4} ")
+
+
+def _is_noise(line: str, gpu_driver: bool) -> bool:
+    if any(text in line for text in _NOISE):
+        return True
+    if "failed call to cuInit" in line:
+        return not gpu_driver  # without an NVIDIA driver, no GPU is the expected outcome
+    match = _ABSL_LINE.match(line)
+    level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") or 0)
+    return bool(match) and "IWEF".index(match.group(1)) < level
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Drop TensorFlow's native start-up chatter from stderr; everything else passes through.
+
+    TensorFlow logs through absl before honouring TF_CPP_MIN_LOG_LEVEL, so the level is applied
+    here to those early lines; a failed cuInit is dropped only where no NVIDIA driver exists.
+    """
+    gpu_driver = Path("/proc/driver/nvidia/version").exists()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not _is_noise(line, gpu_driver)))
+            sys.stderr.flush()
+
+
+def detect() -> Found:
+    """Look at the machine: GPUs TensorFlow sees, CPU bf16 flags, and TF_CONFIG."""
+    with quiet_native_logs():
+        import tensorflow as tf
+
+        physical = tf.config.list_physical_devices("GPU")
+        gpus = []
+        for index, device in enumerate(physical):
+            details = tf.config.experimental.get_device_details(device)
+            gpus.append(
+                Gpu(
+                    index,
+                    details.get("device_name", device.name),
+                    details.get("compute_capability"),
+                )
+            )
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        cpuinfo = ""
+    return Found(tuple(gpus), cpu_has_bf16(cpuinfo), parse_tf_config(os.environ.get("TF_CONFIG")))
+
+
+def apply(plan: Plan, hardware: HardwareConfig) -> Any:
+    """Make TensorFlow use the planned devices; return the `tf.distribute` strategy to train in."""
+    import tensorflow as tf
+
+    physical_gpus = tf.config.list_physical_devices("GPU")
+    try:
+        tf.config.set_visible_devices([physical_gpus[i] for i in plan.gpus], "GPU")
+        for index in plan.gpus:
+            tf.config.experimental.set_memory_growth(physical_gpus[index], hardware.memory_growth)
+        if plan.cpu_devices > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * plan.cpu_devices
+            )
+    except RuntimeError:
+        # TensorFlow already started in this process (a notebook, a test): keep what exists if it
+        # matches the plan, since visible and logical devices cannot change after start-up.
+        if len(tf.config.list_logical_devices("CPU")) < plan.cpu_devices:
+            raise CnnzooError(
+                f"hardware.cpu_devices={plan.cpu_devices} needs a fresh process: TensorFlow "
+                "already started with fewer CPU devices."
+            ) from None
+    if plan.strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if plan.strategy == "mirrored":
+        kind = "GPU" if plan.gpus else "CPU"
+        names = [d.name for d in tf.config.list_logical_devices(kind)]
+        return tf.distribute.MirroredStrategy(names[: len(plan.gpus) or plan.cpu_devices])
+    return tf.distribute.get_strategy()

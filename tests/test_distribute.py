@@ -1,0 +1,90 @@
+"""Distributed training for real on the CPU: two logical devices, and two worker processes."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.config import load_config
+from cnnzoo.training import train_from_config
+
+from .tiny_runs import cli_env, finish, history, read, start_cli, tiny_config
+
+# BatchNormalization normalises per replica, so the 2-replica runs match each other exactly
+# but a 1-device run only approximately; the data is easy enough that all of them learn it.
+TRAIN = {"epochs": 2, "batch_size": 32, "steps_per_epoch": 6}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _tf_config(ports: list[int], index: int) -> str:
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """One device, MirroredStrategy on 2 logical CPUs, and 2 workers, trained side by side."""
+    folder = tmp_path_factory.mktemp("distribute")
+    config = str(tiny_config(folder, mnist_npz, train=TRAIN))
+    ports = [_free_port(), _free_port()]
+    started = {
+        "mirrored": start_cli(
+            "train", "-c", config, "-s", "hardware.cpu_devices=2", "-o", str(folder / "mirrored")
+        ),
+        **{
+            f"worker{i}": start_cli(
+                "train", "-c", config, "-o", str(folder / f"worker{i}"),
+                env=cli_env(TF_CONFIG=_tf_config(ports, i)),
+            )
+            for i in range(2)
+        },
+    }  # fmt: skip
+    # The one-device baseline trains in this process while the others run.
+    train_from_config(load_config(config), folder / "single")
+    return {name: (*finish(process), folder / name) for name, process in started.items()}
+
+
+def _learned(run_dir: Path) -> float:
+    return history(run_dir)[-1]["val_accuracy"]
+
+
+def test_mirrored_strategy_over_two_logical_cpus(trained: dict) -> None:
+    code, out, err, run_dir = trained["mirrored"]
+    assert code == 0, err
+    assert "Using CPU x2 logical" in out and "MirroredStrategy, 2 replicas" in out
+    assert "batch 32 global = 16 per replica" in out
+    plan = read(run_dir, "environment.json")["plan"]
+    assert (plan["strategy"], plan["replicas"], plan["batch_per_replica"]) == ("mirrored", 2, 16)
+    assert read(run_dir, "run.json")["status"] == "completed"
+    single_dir = run_dir.parent / "single"
+    assert _learned(run_dir) >= 0.9 and _learned(single_dir) >= 0.9
+    assert abs(history(run_dir)[-1]["loss"] - history(single_dir)[-1]["loss"]) < 0.1
+
+
+def test_multi_worker_strategy_with_two_processes(trained: dict) -> None:
+    (code0, out0, err0, chief_dir), (code1, out1, err1, worker_dir) = (
+        trained["worker0"],
+        trained["worker1"],
+    )
+    assert code0 == 0, err0
+    assert code1 == 0, err1
+    assert "MultiWorkerMirroredStrategy (worker 0 of 2), 2 replicas" in out0
+    assert "Worker finished; the chief task writes the run folder." in out1
+    assert not worker_dir.exists()  # only the chief writes a run folder
+    plan = read(chief_dir, "environment.json")["plan"]
+    assert (plan["strategy"], plan["replicas"], plan["chief"]) == ("multi_worker", 2, True)
+    for name in ("model.keras", "metrics.json", "history.png", "checkpoints/last.json"):
+        assert (chief_dir / name).exists(), name
+    # Two processes all-reducing over gRPC compute what two replicas in one process compute.
+    mirrored = history(trained["mirrored"][3])
+    for got, expected in zip(history(chief_dir), mirrored, strict=True):
+        assert got == pytest.approx(expected, rel=1e-4, abs=1e-5)
+    assert _learned(chief_dir) >= 0.9

@@ -1,0 +1,174 @@
+"""The training engine: the run folder, the training options, NaN, and reproducibility."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import keras
+import pytest
+
+from cnnzoo import runs
+from cnnzoo.config import TrainConfig, load_config
+from cnnzoo.errors import CnnzooError
+from cnnzoo.optim import WarmupSchedule, build_schedule
+from cnnzoo.training import train_from_config
+
+from .tiny_runs import cli_env, finish, history, read, start_cli, tiny_config
+
+NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub", "cuInit", "Traceback")
+
+
+def test_cli_run_folder_has_everything_and_plain_progress(mnist_npz: Path, tmp_path: Path) -> None:
+    config = tiny_config(
+        tmp_path,
+        mnist_npz,
+        train={"metrics": ["accuracy", "top5_accuracy"], "tensorboard": True},
+    )
+    run_dir = tmp_path / "run"
+    code, out, err = finish(start_cli("train", "-c", str(config), "-o", str(run_dir)))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("Found ") and "precision float32" in lines[0], lines[0]
+    assert "batch 32 global = 32 per replica" in lines[0]
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "━" not in out  # not a terminal: one plain line per epoch, no progress bars
+    assert lines[-1] == f"Run folder: {run_dir}"
+    assert not [line for line in err.splitlines() if any(n in line for n in NOISE)], err
+
+    names = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
+    expected = {
+        "config.yaml", "environment.json", "run.json", "classes.json", "history.csv",
+        "history.json", "model.keras", "metrics.json", "history.png", "checkpoints/last.json",
+        "checkpoints/epoch-0002.keras", "checkpoints/best.keras",
+    }  # fmt: skip
+    assert expected <= names, expected - names
+    assert any(name.startswith("tensorboard/train/events.out") for name in names), names
+
+    assert load_config(run_dir / "config.yaml").train.metrics == ["accuracy", "top5_accuracy"]
+    environment = read(run_dir, "environment.json")
+    assert environment["seed"] == 7 and environment["keras"] == keras.__version__
+    assert environment["plan"]["precision"] == "float32"
+    assert environment["plan"]["description"] == lines[0]
+    status = read(run_dir, "run.json")
+    assert status["status"] == "completed" and status["epochs_completed"] == 2
+    rows = history(run_dir)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    keys = {"loss", "accuracy", "top5_accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert keys <= rows[0].keys()
+    with (run_dir / "history.csv").open() as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [1, 2]
+    metrics = read(run_dir, "metrics.json")
+    assert metrics["epochs"] == 2 and not metrics["stopped_early"]
+    assert metrics["final"]["val_accuracy"] == rows[-1]["val_accuracy"]
+    assert metrics["best"]["value"] == max(row["val_accuracy"] for row in rows)
+    assert (run_dir / "history.png").read_bytes().startswith(b"\x89PNG")
+    # The final model carries its optimizer: 2 epochs x 3 steps.
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == 6
+
+
+def test_schedules_warm_up_then_follow_their_shape() -> None:
+    cosine = WarmupSchedule(0.1, total_steps=110, warmup_steps=10, kind="cosine")
+    rates = [float(cosine(step)) for step in (0, 4, 9, 10, 60, 110, 200)]
+    assert rates[:3] == pytest.approx([0.01, 0.05, 0.1])
+    assert rates[3:] == pytest.approx([0.1, 0.05, 0.0, 0.0], abs=1e-7)
+    step = WarmupSchedule(0.1, total_steps=100, kind="step", step_size=10, decay_factor=0.5)
+    assert [float(step(s)) for s in (0, 9, 10, 25)] == pytest.approx([0.1, 0.1, 0.05, 0.025])
+    floor = WarmupSchedule(0.1, total_steps=10, kind="cosine", min_learning_rate=0.01)
+    assert float(floor(10)) == pytest.approx(0.01)
+    assert build_schedule(TrainConfig(schedule="plateau", learning_rate=0.3), 5) == 0.3
+
+
+OPTIONS = {
+    "adam-constant": ({"optimizer": "adam"}, "Adam", [0.01, 0.01]),
+    "adamw-cosine-warmup": (
+        {"optimizer": "adamw", "schedule": "cosine", "warmup_epochs": 1, "weight_decay": 0.01},
+        "AdamW",
+        [0.01 / 3, 0.01],  # step 0 of a 3-step warm-up, then the cosine's peak
+    ),
+    "sgd-step": (
+        {"optimizer": "sgd", "schedule": "step", "step_epochs": 1, "decay_factor": 0.5},
+        "SGD",
+        [0.01, 0.005],
+    ),
+    "rmsprop-plateau-warmup": (
+        {"optimizer": "rmsprop", "schedule": "plateau", "warmup_epochs": 2, "label_smoothing": 0.1},
+        "RMSprop",
+        [0.005, 0.01],  # epoch-wise warm-up before ReduceLROnPlateau takes over
+    ),
+}
+
+
+@pytest.mark.parametrize(("train", "optimizer", "rates"), OPTIONS.values(), ids=OPTIONS)
+def test_optimizers_and_schedules(
+    train: dict, optimizer: str, rates: list[float], mnist_npz: Path, tmp_path: Path
+) -> None:
+    config = load_config(tiny_config(tmp_path, mnist_npz, train=train))
+    run_dir = train_from_config(config, tmp_path / "run")
+    assert [row["learning_rate"] for row in history(run_dir)] == pytest.approx(rates)
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert type(model.optimizer).__name__ == optimizer
+    assert (model.optimizer.weight_decay or 0.0) == pytest.approx(train.get("weight_decay", 0.0))
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(
+        train.get("label_smoothing", 0.0)
+    )
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(mnist_npz: Path, tmp_path: Path) -> None:
+    # An SGD step of 1e-12 leaves float32 weights unchanged, so the validation loss never improves.
+    train = {"optimizer": "sgd", "learning_rate": 1e-12, "epochs": 6, "early_stopping_patience": 2}
+    config = tiny_config(tmp_path, mnist_npz, model={"variant": "classic"}, train=train)
+    run_dir = train_from_config(load_config(config), tmp_path / "run")
+    assert [row["epoch"] for row in history(run_dir)] == [1, 2, 3]
+    metrics = read(run_dir, "metrics.json")
+    assert metrics["stopped_early"] and metrics["epochs"] == 3 and metrics["epochs_planned"] == 6
+    assert read(run_dir, "run.json")["status"] == "completed"
+
+
+def test_nan_loss_stops_and_marks_the_run_failed(mnist_npz: Path, tmp_path: Path) -> None:
+    config = load_config(tiny_config(tmp_path, mnist_npz, train={"learning_rate": 1e38}))
+    with pytest.raises(
+        CnnzooError, match=r"NaN or infinite at epoch \d+, step \d+.*1e\+38"
+    ) as info:
+        train_from_config(config, tmp_path / "run")
+    assert info.value.exit_code == 1
+    status = read(tmp_path / "run", "run.json")
+    assert status["status"] == "failed" and "NaN" in status["error"]
+    for name in runs.RESULT_FILES:  # nothing that would make the folder look complete
+        assert not (tmp_path / "run" / name).exists(), name
+    for row in read(tmp_path / "run", "history.json")[:-1]:
+        assert math.isfinite(row["loss"])
+
+
+def test_mixed_bfloat16_trains_on_cpu(mnist_npz: Path, tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, mnist_npz, hardware={"precision": "mixed_bfloat16"})
+    run_dir = train_from_config(load_config(config), tmp_path / "run")
+    assert read(run_dir, "environment.json")["plan"]["precision"] == "mixed_bfloat16"
+    assert all(math.isfinite(row["loss"]) for row in history(run_dir))
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert model.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+
+
+def test_an_existing_run_folder_is_not_overwritten(mnist_npz: Path, tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    runs.write_status(tmp_path / "run", "completed")
+    config = load_config(tiny_config(tmp_path, mnist_npz))
+    with pytest.raises(CnnzooError, match="already holds a run.*--resume"):
+        train_from_config(config, tmp_path / "run")
+
+
+def test_same_seed_and_deterministic_give_the_same_history(mnist_npz: Path, tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, mnist_npz, hardware={"deterministic": True})
+    started = [
+        start_cli("train", "-c", str(config), "-o", str(tmp_path / f"run{i}"), env=cli_env())
+        for i in range(2)
+    ]
+    for process in started:
+        code, _, err = finish(process)
+        assert code == 0, err
+    first, second = history(tmp_path / "run0"), history(tmp_path / "run1")
+    assert first == second
+    assert len(first) == 2 and first[0]["loss"] != first[1]["loss"]
