@@ -310,3 +310,19 @@ def test_large_jpegs_decoded_at_reduced_scale_match_a_full_decode(tmp_path):
     full = tf.io.decode_jpeg((tmp_path / "big.jpg").read_bytes(), channels=3)
     reference = tf.image.resize(full, (24, 24), antialias=True).numpy() / 255
     assert np.abs(arrays[0] - reference).mean() < 0.01
+
+
+def test_auto_cache_goes_to_disk_when_the_images_do_not_fit_in_memory(
+    monkeys, tmp_path, monkeypatch
+):
+    config = make_config(tmp_path, {"dataset": "monkeys", "path": str(monkeys)})
+    pipeline.build_datasets(config)
+    assert not (tmp_path / "runs" / "cache").exists()  # 40 small images: kept in memory
+    monkeypatch.setattr(pipeline, "MEMORY_BUDGET", 1000)
+    bundle = pipeline.build_datasets(config)
+    cached = sorted(p.name for p in (tmp_path / "runs" / "cache").iterdir())
+    assert [name.split("-")[1] for name in cached if name.endswith(".index")] == [
+        "train",
+        "validation",
+    ]
+    assert batches(bundle.train)[0].shape == (40, 24, 24, 3)
