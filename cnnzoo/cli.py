@@ -193,6 +193,126 @@ def augment_preview(
     typer.echo(f"Augment preview: {path}")
 
 
+RunArgument = Annotated[Path, typer.Argument(help="Run folder written by `cnnzoo train`.")]
+RunsArgument = Annotated[list[Path], typer.Argument(help="Run folders written by `cnnzoo train`.")]
+
+
+@app.command()
+def evaluate(
+    run_dir: RunArgument,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Dataset file or folder (default: the one the run used)."),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split", help="test, validation or train (default: MNIST test, else validation)."
+        ),
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="k for top-k accuracy.", min=1)] = 5,
+) -> None:
+    """Evaluate a trained run on a held-out split; write metrics and tables into the run folder."""
+    try:
+        from cnnzoo.evaluation import evaluate_run, format_report
+
+        result = evaluate_run(run_dir, split, data, top_k)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(format_report(result))
+    typer.echo(f"\nWrote: {', '.join(path.name for path in result.files)} in {result.run_dir}")
+
+
+@app.command()
+def predict(
+    run_dir: RunArgument,
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes to show per image.", min=1)] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Predict classes for images; exit 1 if any file could not be read (others still predicted)."""
+    import json
+
+    try:
+        from cnnzoo.predict import predict_images
+
+        report = predict_images(run_dir, images, top_k)
+    except CnnzooError as error:
+        _fail(error)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    elif report.predictions:
+        typer.echo(report.to_text())
+    for path, reason in report.failures:
+        typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plot(
+    run_dirs: RunsArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Curves file (default: RUN/history.png, or ./comparison.png for several runs).",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="png or svg.")] = "png",
+) -> None:
+    """Redraw training curves (several runs overlaid) and confusion heatmaps; works mid-training."""
+    try:
+        from cnnzoo.plots import draw_run_plots
+
+        written = draw_run_plots(run_dirs, output, fmt)
+    except CnnzooError as error:
+        _fail(error)
+    for path in written:
+        typer.echo(f"Wrote {path}")
+
+
+@app.command()
+def compare(
+    run_dirs: RunsArgument,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown or csv.")] = "table",
+    sort: Annotated[
+        str,
+        typer.Option("--sort", help="Column to rank by, best first (e.g. test_accuracy)."),
+    ] = "best_val_accuracy",
+) -> None:
+    """Print a leaderboard of runs: size, cost, speed and accuracy."""
+    try:
+        from cnnzoo.compare import format_leaderboard, leaderboard
+
+        typer.echo(format_leaderboard(leaderboard([str(p) for p in run_dirs], sort), fmt))
+    except CnnzooError as error:
+        _fail(error)
+
+
+@app.command()
+def export(
+    run_dir: RunArgument,
+    fmt: Annotated[str, typer.Option("--format", help="savedmodel, tflite or onnx.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Destination (default: RUN/export/).")
+    ] = None,
+) -> None:
+    """Export a run's model for serving and check it against the .keras model."""
+    try:
+        from cnnzoo.export import export_run
+
+        result = export_run(run_dir, fmt, output)
+    except CnnzooError as error:
+        _fail(error)
+    typer.echo(f"Exported {result.format}: {result.path}")
+    if result.max_difference is None:
+        typer.echo("Not checked: install onnxruntime to compare it with the .keras model.")
+    else:
+        typer.echo(f"Max |probability difference| vs model.keras: {result.max_difference:.2e}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1,0 +1,246 @@
+"""Evaluation: predict a held-out split, save the predictions, and compute metrics from them.
+
+The metrics are plain numpy over the saved probabilities and labels (`predictions-<split>.npz`),
+so anyone can recompute them. Loss is the unsmoothed categorical cross-entropy (probabilities
+clipped to [1e-7, 1 - 1e-7], as Keras does), whatever label smoothing training used.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnzoo import runs
+from cnnzoo.config import Config
+from cnnzoo.errors import CnnzooError
+from cnnzoo.results import (
+    SPLITS,
+    confusion_file,
+    default_split,
+    evaluation_file,
+    open_run,
+    per_class_file,
+    predictions_file,
+)
+from cnnzoo.tables import text_table
+
+EPSILON = 1e-7  # keras.config.epsilon(), used by Keras' cross-entropy to clip probabilities
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    safe = np.where(denominator == 0, 1, denominator)
+    return np.where(denominator == 0, 0.0, numerator / safe)
+
+
+def compute_metrics(
+    probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], top_k: int = 5
+) -> dict[str, Any]:
+    """Loss, accuracy, top-k accuracy, per-class precision/recall/F1/support and confusion."""
+    assert probabilities.ndim == 2 and probabilities.shape[1] == len(class_names)
+    assert labels.shape == (len(probabilities),)
+    num_classes = len(class_names)
+    predicted = probabilities.argmax(axis=1)
+    # confusion[true, predicted]: rows are the actual classes, columns the predictions.
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+
+    true_probability = probabilities[np.arange(len(labels)), labels]
+    loss = float(np.mean(-np.log(np.clip(true_probability, EPSILON, 1 - EPSILON))))
+    # Like tf.math.in_top_k: a label is in the top k if fewer than k classes score higher.
+    k = min(top_k, num_classes)
+    higher = (probabilities > true_probability[:, None]).sum(axis=1)
+
+    hits = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    precision = _ratio(hits, confusion.sum(axis=0))
+    recall = _ratio(hits, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    per_class = [
+        {
+            "class": name,
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(class_names)
+    ]
+    weights = support / max(1, support.sum())
+    return {
+        "num_examples": len(labels),
+        "loss": loss,
+        "accuracy": float(np.mean(predicted == labels)),
+        "top_k": k,
+        "top_k_accuracy": float(np.mean(higher < k)),
+        "macro_avg": {
+            "precision": float(precision.mean()),
+            "recall": float(recall.mean()),
+            "f1": float(f1.mean()),
+        },
+        "weighted_avg": {
+            "precision": float(precision @ weights),
+            "recall": float(recall @ weights),
+            "f1": float(f1 @ weights),
+        },
+        "per_class": per_class,
+        "class_names": list(class_names),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def check_classes(model_classes: list[str], data_classes: list[str]) -> None:
+    """Refuse data whose classes differ from the model's, naming the difference."""
+    if list(model_classes) == list(data_classes):
+        return
+    missing = [name for name in model_classes if name not in data_classes]
+    extra = [name for name in data_classes if name not in model_classes]
+    if not missing and not extra:
+        difference = f"same classes in a different order: data {data_classes}"
+    else:
+        parts = []
+        if extra:
+            parts.append(f"not known to the model: {', '.join(extra)}")
+        if missing:
+            parts.append(f"missing from the data: {', '.join(missing)}")
+        difference = "; ".join(parts)
+    raise CnnzooError(
+        f"The data's classes do not match the model's ({difference}). Evaluate on data with the "
+        f"{len(model_classes)} classes in the run's {runs.CLASSES_FILE}."
+    )
+
+
+def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Run `model` over a batched (image, one-hot label) dataset: (probabilities, labels)."""
+    probabilities, labels = [], []
+    for images, one_hot in dataset:
+        probabilities.append(np.asarray(model(images, training=False), dtype=np.float32))
+        labels.append(np.argmax(np.asarray(one_hot), axis=1))
+    if not probabilities:
+        raise CnnzooError("The split has no images to evaluate.")
+    return np.concatenate(probabilities), np.concatenate(labels).astype(np.int64)
+
+
+def with_data_path(config: Config, data_path: Path) -> Config:
+    """`config` reading its dataset from `data_path` instead of where training read it.
+
+    For a `directory` dataset every image under `data_path` is held out (it becomes `val_path`).
+    """
+    if not data_path.exists():
+        raise CnnzooError(f"--data: no file or folder at {data_path}.")
+    update = {"path": str(data_path)}
+    if config.data.dataset == "directory":
+        update["val_path"] = str(data_path)
+    data = config.data.model_copy(update=update)
+    return config.model_copy(update={"data": data})
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation's metrics and the files it wrote."""
+
+    run_dir: Path
+    split: str
+    metrics: dict[str, Any]
+    files: list[Path]
+
+
+def write_evaluation(
+    run_dir: Path, split: str, metrics: dict[str, Any], details: dict[str, Any]
+) -> list[Path]:
+    """Write the JSON summary, per-class CSV and confusion-matrix CSV for `split`."""
+    summary = run_dir / evaluation_file(split)
+    runs.write_json(summary, {"split": split, **details, **metrics})
+
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=["class", "precision", "recall", "f1", "support"])
+    writer.writeheader()
+    writer.writerows(metrics["per_class"])
+    per_class = run_dir / per_class_file(split)
+    runs.write_text_atomic(per_class, table.getvalue())
+
+    matrix = io.StringIO()
+    rows = csv.writer(matrix)
+    rows.writerow(["true \\ predicted", *metrics["class_names"]])
+    for name, counts in zip(metrics["class_names"], metrics["confusion_matrix"], strict=True):
+        rows.writerow([name, *counts])
+    confusion = run_dir / confusion_file(split)
+    runs.write_text_atomic(confusion, matrix.getvalue())
+    return [summary, per_class, confusion]
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    split: str | None = None,
+    data_path: str | Path | None = None,
+    top_k: int = 5,
+) -> Evaluation:
+    """Evaluate a run's model on a split; write predictions, metrics, tables and a heatmap."""
+    run = open_run(run_dir)
+    config = run.config if data_path is None else with_data_path(run.config, Path(data_path))
+    split = split or default_split(config)
+    if split not in SPLITS:
+        raise CnnzooError(f"--split must be one of {', '.join(SPLITS)}. Received: {split!r}")
+    model_classes = run.require_classes()
+    model = run.load_model()
+    from cnnzoo.data.pipeline import load_split  # TensorFlow, once the arguments are checked
+    from cnnzoo.plots import plot_confusion
+
+    dataset, data_classes = load_split(config, split)
+    check_classes(model_classes, list(data_classes))
+
+    probabilities, labels = predict_dataset(model, dataset)
+    saved = run.path / predictions_file(split)
+    np.savez_compressed(saved, probabilities=probabilities, labels=labels)
+    metrics = compute_metrics(probabilities, labels, model_classes, top_k)
+    details = {
+        "dataset": config.data.dataset,
+        "data_path": config.data.path,
+        "model": config.model.name,
+        "evaluated": datetime.now().isoformat(timespec="seconds"),
+    }
+    files = [saved, *write_evaluation(run.path, split, metrics, details)]
+    heatmap = run.path / confusion_file(split, "png")
+    title = f"{run.label}, {split} split"
+    files.append(plot_confusion(metrics["confusion_matrix"], model_classes, heatmap, title))
+    return Evaluation(run.path, split, metrics, files)
+
+
+def format_report(evaluation: Evaluation) -> str:
+    """The evaluation as readable text: summary, per-class table and confusion matrix."""
+    m = evaluation.metrics
+    lines = [
+        f"Split: {evaluation.split} ({m['num_examples']} images)",
+        f"Loss: {m['loss']:.4f}   Accuracy: {m['accuracy']:.4f}   "
+        f"Top-{m['top_k']} accuracy: {m['top_k_accuracy']:.4f}",
+        "",
+    ]
+    rows = [
+        [c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+        for c in m["per_class"]
+    ]
+    for name in ("macro_avg", "weighted_avg"):
+        avg = m[name]
+        rows.append(
+            [
+                name.replace("_", " "),
+                *(f"{avg[k]:.3f}" for k in ("precision", "recall", "f1")),
+                m["num_examples"],
+            ]
+        )
+    lines += [text_table(["class", "precision", "recall", "f1", "support"], rows), ""]
+    # Confusion matrix with class indices as column headers, so long names do not widen it.
+    names = m["class_names"]
+    headers = ["true \\ predicted", *(str(i) for i in range(len(names)))]
+    matrix = [
+        [f"{i} {name}", *counts]
+        for i, (name, counts) in enumerate(zip(names, m["confusion_matrix"], strict=True))
+    ]
+    lines.append(text_table(headers, matrix))
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Reading a run folder back: its config, class names, history, evaluations and model.
+
+A run may be finished or still in progress (history written epoch by epoch, no model yet), so
+every optional file is optional here. Nothing in this module imports TensorFlow until a model
+is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnzoo import runs
+from cnnzoo.config import Config, load_config
+from cnnzoo.errors import CnnzooError
+
+SPLITS = ("test", "validation", "train")
+
+
+def evaluation_file(split: str) -> str:
+    """File name of the evaluation summary for `split`."""
+    return f"evaluation-{split}.json"
+
+
+def per_class_file(split: str) -> str:
+    """File name of the per-class precision/recall/F1 table for `split`."""
+    return f"per_class-{split}.csv"
+
+
+def confusion_file(split: str, suffix: str = "csv") -> str:
+    """File name of the confusion matrix (CSV, or a plot with suffix png/svg) for `split`."""
+    return f"confusion-{split}.{suffix}"
+
+
+def predictions_file(split: str) -> str:
+    """File name of the saved predictions (probabilities and labels) for `split`."""
+    return f"predictions-{split}.npz"
+
+
+def default_split(config: Config) -> str:
+    """The held-out split to evaluate on: MNIST's test set, otherwise the validation folder."""
+    return "test" if config.data.dataset == "mnist" else "validation"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CnnzooError(f"Cannot read {path}: {error}") from None
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder and its resolved config."""
+
+    path: Path
+    config: Config
+
+    @property
+    def name(self) -> str:
+        """The run's name from its config."""
+        return self.config.name
+
+    @property
+    def label(self) -> str:
+        """A short human label: run name and model."""
+        return f"{self.config.name} ({self.config.model.name})"
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The class names the model predicts, or None if not written yet."""
+        path = self.path / runs.CLASSES_FILE
+        return [str(name) for name in _read_json(path)] if path.is_file() else None
+
+    def history(self) -> list[dict[str, float]]:
+        """The history rows written so far (empty for a run that has not finished an epoch)."""
+        path = self.path / runs.HISTORY_JSON
+        return list(_read_json(path)) if path.is_file() else []
+
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json, or {} for a run still in progress."""
+        path = self.path / runs.METRICS_FILE
+        return dict(_read_json(path)) if path.is_file() else {}
+
+    def evaluation(self, split: str) -> dict[str, Any] | None:
+        """The saved evaluation for `split`, or None if the run was not evaluated on it."""
+        path = self.path / evaluation_file(split)
+        return dict(_read_json(path)) if path.is_file() else None
+
+    def evaluations(self) -> dict[str, dict[str, Any]]:
+        """Every saved evaluation, by split."""
+        found = {split: self.evaluation(split) for split in SPLITS}
+        return {split: result for split, result in found.items() if result is not None}
+
+    @property
+    def model_path(self) -> Path:
+        """Where the trained model is (or will be) saved."""
+        return self.path / runs.MODEL_FILE
+
+    def require_classes(self) -> list[str]:
+        """The class names, or a clear error if classes.json is missing."""
+        names = self.class_names
+        if not names:
+            raise CnnzooError(
+                f"{self.path} has no {runs.CLASSES_FILE}: the run did not get far enough to "
+                "record its classes. Train it again or pick a finished run."
+            )
+        return names
+
+    def load_model(self):  # -> keras.Model, untyped to keep Keras out of imports
+        """Load the trained Keras model, or explain why there is none yet."""
+        if not self.model_path.is_file():
+            raise CnnzooError(
+                f"{self.path} has no {runs.MODEL_FILE} yet: training is still running or "
+                "stopped early. Wait for it to finish, or pick a finished run."
+            )
+        import keras
+
+        try:
+            return keras.saving.load_model(self.model_path, compile=False)
+        except (OSError, ValueError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise CnnzooError(f"Cannot load {self.model_path}: {first}") from None
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """Open a run folder written by `cnnzoo train`, with one-line errors for anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise CnnzooError(
+            f"Run folder not found: {path}. Pass the folder `cnnzoo train` printed "
+            "(its last line, 'Run folder: ...')."
+        )
+    if not path.is_dir():
+        raise CnnzooError(f"Expected a run folder, got a file: {path}.")
+    if not (path / runs.CONFIG_FILE).is_file():
+        raise CnnzooError(
+            f"{path} is not a cnnzoo run folder: it has no {runs.CONFIG_FILE}. Pass a folder "
+            "written by `cnnzoo train`."
+        )
+    return RunFolder(path, load_config(path / runs.CONFIG_FILE))

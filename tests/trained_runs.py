@@ -1,0 +1,75 @@
+"""Small real training runs, trained once per test session and shared by the evaluation tests.
+
+Not a conftest: importing this module from several test files still trains each run once,
+because the finished run folders are remembered here for the whole process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cnnzoo.cli import app
+from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz, make_monkeys_folder
+
+_trained: dict[str, Path] = {}
+
+
+def _train(root: Path, name: str, config: dict) -> Path:
+    config_file = root / f"{name}.yaml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    run_dir = root / "runs" / name
+    result = CliRunner().invoke(app, ["train", "-c", str(config_file), "-o", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+def mnist_run(factory: pytest.TempPathFactory) -> Path:
+    """A LeNet trained for 3 short epochs on generated MNIST (600 train, 200 test images)."""
+    if "mnist" not in _trained:
+        root = factory.mktemp("mnist")
+        data = make_mnist_npz(root / "mnist.npz", num_train=600, num_test=200)
+        config = {
+            "name": "mnist_lenet",
+            "output_dir": str(root / "runs"),
+            "data": {"dataset": "mnist", "path": str(data)},
+            "model": {"name": "lenet", "variant": "modern"},
+            "train": {"epochs": 3, "batch_size": 32, "learning_rate": 0.003},
+        }
+        _trained["mnist"] = _train(root, "mnist_lenet", config)
+    return _trained["mnist"]
+
+
+def monkeys_run(factory: pytest.TempPathFactory) -> Path:
+    """A LeNet trained for 2 epochs on a generated 10 Monkey Species folder at 32x32."""
+    if "monkeys" not in _trained:
+        root = factory.mktemp("monkeys")
+        data = make_monkeys_folder(root / "monkeys", train_per_class=6, val_per_class=3)
+        config = {
+            "name": "monkeys_lenet",
+            "output_dir": str(root / "runs"),
+            "data": {"dataset": "monkeys", "path": str(data), "image_size": [32, 32]},
+            "model": {"name": "lenet", "variant": "modern"},
+            "train": {"epochs": 2, "batch_size": 16, "learning_rate": 0.003},
+        }
+        _trained["monkeys"] = _train(root, "monkeys_lenet", config)
+    return _trained["monkeys"]
+
+
+def directory_run(factory: pytest.TempPathFactory) -> Path:
+    """A LeNet trained for 1 epoch on a generated folder of three classes: cat, dog, fox."""
+    if "directory" not in _trained:
+        root = factory.mktemp("directory")
+        data = make_class_folder(root / "animals", ["cat", "dog", "fox"], 6, size=(32, 32))
+        config = {
+            "name": "animals_lenet",
+            "output_dir": str(root / "runs"),
+            "data": {"dataset": "directory", "path": str(data), "image_size": [32, 32]},
+            "model": {"name": "lenet", "variant": "modern"},
+            "train": {"epochs": 1, "batch_size": 8},
+        }
+        _trained["directory"] = _train(root, "animals_lenet", config)
+    return _trained["directory"]
