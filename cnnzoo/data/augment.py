@@ -250,7 +250,11 @@ def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5)
     from cnnzoo.data.sources import split_source
 
     source, class_names = split_source(config, "train")
-    picks = np.linspace(0, len(source) - 1, num=min(count, len(source))).round().astype(int)
+    # Spread the picks over the split sorted by class, so they show different classes.
+    by_class = np.argsort(source.labels, kind="stable")
+    picks = by_class[
+        np.linspace(0, len(source) - 1, num=min(count, len(source))).round().astype(int)
+    ]
     subset = type(source)(
         source.name,
         source.labels[picks],
