@@ -19,6 +19,7 @@ from typing import Any
 
 from cnnzoo import __version__
 from cnnzoo.config import Config, load_config, to_dict, to_yaml
+from cnnzoo.devices import parse_tf_config
 from cnnzoo.errors import CnnzooError, ConfigError
 
 CONFIG_FILE = "config.yaml"
@@ -228,6 +229,9 @@ def _check_not_running(run_dir: Path, status: dict[str, Any]) -> None:
     pid = status.get("pid")
     if status.get("status") != "running" or not pid or status.get("host") != socket.gethostname():
         return
+    cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
+    if cluster is not None and not cluster.chief:
+        return  # a worker resuming beside its chief, which has just marked the run running
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -152,7 +152,7 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
             )
         raise CnnzooError(message)
     if plan.chief:
-        _finish_record(run_dir, model, config)
+        _finish_record(run_dir, model, config, data)
     else:
         model.save(write_dir / runs.MODEL_FILE)  # every worker saves: saving may synchronise
 
@@ -277,7 +277,7 @@ def _start_record(run_dir, config, plan, class_names, initial_epoch, resume) -> 
     )
 
 
-def _finish_record(run_dir: Path, model: keras.Model, config: Config) -> None:
+def _finish_record(run_dir: Path, model: keras.Model, config: Config, data: Any) -> None:
     """Save the final model, metrics and plot, then mark the run completed."""
     rows = runs.read_history(run_dir)
     model.save(run_dir / runs.MODEL_FILE)
@@ -290,6 +290,8 @@ def _finish_record(run_dir: Path, model: keras.Model, config: Config) -> None:
         "epochs_planned": config.train.epochs,
         "stopped_early": done < config.train.epochs,
         "train_seconds": round(sum(row.get("seconds", 0.0) for row in rows), 3),
+        "num_train": data.num_train,
+        "num_validation": data.num_validation,
     }
     runs.write_json(run_dir / runs.METRICS_FILE, metrics)
     plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
