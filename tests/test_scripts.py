@@ -95,5 +95,6 @@ def test_bench_tutorial_prints_the_side_by_side_table(tmp_path):
     )
     for label in ("chapter's code", "cnnzoo float32", "cnnzoo auto", "bound float32"):
         assert re.search(rf"^{re.escape(label)}.*\s[\d.]+\s+[\d.]+", out, re.MULTILINE), label
-    assert re.search(r"float32: \d+% of its bound .* [\d.]+x the chapter's code", out)
+    assert re.search(r"float32: \d+% of its bound in wall time, \d+% in CPU time", out)
+    assert re.search(r"auto \(\w+\): [\d.]+x the chapter's code", out)
     assert (tmp_path / "bench_tutorial.json").is_file()
