@@ -8,6 +8,7 @@ runs, one after another in fresh processes, for the same number of epochs:
             compile adam + CategoricalCrossentropy + accuracy, fit with validation
   float32   cnnzoo train --config configs/monkeys_tutorial.yaml, hardware.precision=float32
   auto      the same with hardware.precision=auto (what cnnzoo picks on this machine)
+  --also    the same with each further precision named (default mixed_bfloat16)
   bound     the same model and batch: one training epoch and one validation pass over batches
             already in memory (no input, augmentation or bookkeeping), per precision used
 
@@ -16,7 +17,7 @@ An epoch's seconds are the wall time between the ends of successive epochs as pr
 epochs after the first is reported. Training images/s = training images / epoch seconds.
 
     python scripts/bench_tutorial.py [--per-class 128] [--val-per-class 32] [--size 300 400]
-                                     [--epochs 5] [--workdir DIR]
+                                     [--epochs 5] [--also mixed_bfloat16] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -295,6 +296,12 @@ def main() -> None:
     parser.add_argument("--val-per-class", type=int, default=32, help="validation images per class")
     parser.add_argument("--size", type=int, nargs=2, default=[300, 400], help="JPEG height width")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=["mixed_bfloat16"],
+        help="further precisions to run cnnzoo train with, beside float32 and auto",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep data here (default: tmp)")
     parser.add_argument("--worker", choices=("chapter", "bound"), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
@@ -322,14 +329,17 @@ def main() -> None:
     chapter_row = run_chapter(root, workdir, args.epochs)
     float32 = run_cnnzoo(root, workdir, args.epochs, "float32")
     auto = run_cnnzoo(root, workdir, args.epochs, "auto")
-    bounds = {"float32": run_bound(root, workdir, "float32")}
-    if auto["precision"] not in bounds:
-        bounds[auto["precision"]] = run_bound(root, workdir, auto["precision"])
     auto["label"] = f"cnnzoo auto ({auto['precision']})"
-    rows = [chapter_row, float32, auto, *bounds.values()]
+    extra = [run_cnnzoo(root, workdir, args.epochs, p) for p in args.also if p != auto["precision"]]
+    bounds = {}
+    for precision in dict.fromkeys(
+        ["float32", auto["precision"], *(r["precision"] for r in extra)]
+    ):
+        bounds[precision] = run_bound(root, workdir, precision)
+    rows = [chapter_row, float32, auto, *extra, *bounds.values()]
     base = chapter_row["images_per_s"]
     print(table(rows, chapter_row, bounds))
-    for row in (float32, auto):
+    for row in (float32, auto, *extra):
         print(
             f"{row['label']}: {row['fit_seconds']:.2f} s/epoch inside fit (history.json), "
             f"{row['epoch_seconds'] - row['fit_seconds']:.2f} s more between epoch ends "
