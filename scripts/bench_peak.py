@@ -15,8 +15,11 @@ not computed, so this slightly overstates the work of models with a costly first
 
 `--profile MODEL` also runs the TensorFlow profiler over a few steps of MODEL and prints where
 the step's time goes, by op group and per convolution (forward, input and weight gradients).
+`--batch-norm` times the tutorial CNN with Keras' BatchNormalization and with cnnzoo's fused one,
+in float32 and mixed_bfloat16.
 
     python scripts/bench_peak.py [--models tutorial_cnn lenet ...] [--profile tutorial_cnn]
+                                 [--batch-norm]
 """
 
 from __future__ import annotations
@@ -192,6 +195,36 @@ def measure(name: str, steps: int, repeats: int) -> dict:
     }
 
 
+def batch_norm_comparison(steps: int, repeats: int) -> str:
+    """The tutorial CNN's step with Keras' BatchNormalization and with cnnzoo's fused one."""
+    import keras
+
+    import cnnzoo.models.tutorial_cnn as tutorial
+    from cnnzoo.models.blocks import BatchNormalization
+
+    data = in_memory_batches(TUTORIAL_INPUT, 10, BATCH["tutorial_cnn"])
+    layers = {"keras.layers": keras.layers.BatchNormalization, "cnnzoo (fused)": BatchNormalization}
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(repeats):  # in rotation, so that a busy moment hits every variant alike
+        for precision in ("float32", "mixed_bfloat16"):
+            for label, layer in layers.items():
+                keras.backend.clear_session()
+                keras.mixed_precision.set_global_policy(precision)
+                tutorial.BatchNormalization = layer  # the builder's batch norm, swapped
+                try:
+                    model = compiled_model("tutorial_cnn", TUTORIAL_INPUT, 10)
+                finally:
+                    tutorial.BatchNormalization = BatchNormalization
+                    keras.mixed_precision.set_global_policy("float32")
+                seconds = step_seconds(model, data, steps, 1)
+                best[precision, label] = min(best.get((precision, label), seconds), seconds)
+    lines = [f"{'tutorial_cnn batch norm':<34}{'precision':<16}{'s/step':>8}{'img/s':>8}"]
+    for (precision, label), seconds in best.items():
+        rate = BATCH["tutorial_cnn"] / seconds
+        lines.append(f"{label:<34}{precision:<16}{seconds:>8.3f}{rate:>8.1f}")
+    return "\n".join(lines)
+
+
 def group(op: str) -> str:
     """The op group a profiled TensorFlow op event ("scope/name:Type") belongs to."""
     name, _, kind = op.rpartition(":")
@@ -280,6 +313,9 @@ def main() -> None:
     parser.add_argument("--matmul-size", type=int, default=4096)
     parser.add_argument("--clock-ghz", type=float, default=None, help="skip the clock measurement")
     parser.add_argument("--profile", default=None, help="model to profile after the table")
+    parser.add_argument(
+        "--batch-norm", action="store_true", help="also time Keras' against cnnzoo's batch norm"
+    )
     args = parser.parse_args()
 
     info = cpu_info(Path("/proc/cpuinfo").read_text(encoding="utf-8"))
@@ -315,6 +351,8 @@ def main() -> None:
             flush=True,
         )
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    if args.batch_norm:
+        print("\n" + batch_norm_comparison(args.steps, max(args.repeats, 3)))
     if args.profile:
         print("\n" + profile(args.profile, args.steps))
 
