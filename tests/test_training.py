@@ -10,7 +10,8 @@ import keras
 import pytest
 
 from cnnzoo import runs
-from cnnzoo.config import TrainConfig, load_config
+from cnnzoo.config import HardwareConfig, TrainConfig, load_config
+from cnnzoo.devices import decide, detect
 from cnnzoo.errors import CnnzooError
 from cnnzoo.optim import WarmupSchedule, build_schedule
 from cnnzoo.training import train_from_config
@@ -30,7 +31,8 @@ def test_cli_run_folder_has_everything_and_plain_progress(mnist_npz: Path, tmp_p
     code, out, err = finish(start_cli("train", "-c", str(config), "-o", str(run_dir)))
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("Found ") and "precision float32" in lines[0], lines[0]
+    auto = decide(detect(), HardwareConfig(), 32).precision  # float32, or bf16 on a bf16 CPU
+    assert lines[0].startswith("Found ") and f"precision {auto}," in lines[0], lines[0]
     assert "batch 32 global = 32 per replica" in lines[0]
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "━" not in out  # not a terminal: one plain line per epoch, no progress bars
@@ -49,7 +51,7 @@ def test_cli_run_folder_has_everything_and_plain_progress(mnist_npz: Path, tmp_p
     assert load_config(run_dir / "config.yaml").train.metrics == ["accuracy", "top5_accuracy"]
     environment = read(run_dir, "environment.json")
     assert environment["seed"] == 7 and environment["keras"] == keras.__version__
-    assert environment["plan"]["precision"] == "float32"
+    assert environment["plan"]["precision"] == auto
     assert environment["plan"]["description"] == lines[0]
     status = read(run_dir, "run.json")
     assert status["status"] == "completed" and status["epochs_completed"] == 2
