@@ -37,6 +37,24 @@ def signals_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (a scheduler's stop) like Ctrl-C: save state and exit cleanly."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class HistoryWriter(keras.callbacks.Callback):
     """Append each epoch's logs, learning rate and duration to history.csv/json as it ends."""
 

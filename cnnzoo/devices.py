@@ -14,7 +14,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,26 +111,10 @@ class Plan:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for environment.json."""
+        """Plain data for environment.json: every field, the batch split and the description."""
         return {
-            "precision": self.precision,
-            "xla": self.xla,
-            "strategy": self.strategy,
-            "gpus": list(self.gpus),
-            "cpu_devices": self.cpu_devices,
-            "replicas": self.replicas,
-            "batch_size": self.batch_size,
+            **asdict(self),
             "batch_per_replica": self.batch_per_replica,
-            "chief": self.chief,
-            "found": {
-                "gpus": [
-                    {"index": g.index, "name": g.name, "compute_capability": g.compute_capability}
-                    for g in self.found.gpus
-                ],
-                "cpu_bf16": self.found.cpu_bf16,
-                "cluster": self.found.cluster.__dict__ if self.found.cluster else None,
-            },
-            "reasons": list(self.reasons),
             "description": self.description,
         }
 
@@ -251,8 +235,7 @@ def decide(
 
 def cpu_has_bf16(cpuinfo: str) -> bool:
     """Whether /proc/cpuinfo-style text lists native bf16 instructions (AVX512_BF16 or AMX)."""
-    flags = set(re.findall(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo))
-    return bool(flags)
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
 
 
 def parse_tf_config(text: str | None) -> Cluster | None:
