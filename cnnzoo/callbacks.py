@@ -134,9 +134,9 @@ class Checkpointer(keras.callbacks.Callback):
         with signals_deferred():
             if value is not None and (self.best["value"] is None or value > self.best["value"]):
                 self.best = {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}
-                self._save(self.folder / runs.BEST_CHECKPOINT)
+                runs.save_model(self.model, self.folder / runs.BEST_CHECKPOINT)
             name = f"epoch-{epoch + 1:04d}.keras"
-            self._save(self.folder / name)
+            runs.save_model(self.model, self.folder / name)
             state = {
                 "epoch": epoch + 1,
                 "checkpoint": name,
@@ -148,11 +148,6 @@ class Checkpointer(keras.callbacks.Callback):
             for old in self.folder.glob("epoch-*.keras"):
                 if old.name != name:
                     old.unlink(missing_ok=True)
-
-    def _save(self, path: Path) -> None:
-        partial = path.with_name(f".{path.name}.partial.keras")
-        self.model.save(partial)
-        partial.replace(path)
 
 
 def _callback_state(callback: keras.callbacks.Callback) -> dict[str, float | int | None]:

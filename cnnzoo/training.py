@@ -280,7 +280,7 @@ def _start_record(run_dir, config, plan, class_names, initial_epoch, resume) -> 
 def _finish_record(run_dir: Path, model: keras.Model, config: Config, data: Any) -> None:
     """Save the final model, metrics and plot, then mark the run completed."""
     rows = runs.read_history(run_dir)
-    model.save(run_dir / runs.MODEL_FILE)
+    runs.save_model(model, run_dir / runs.MODEL_FILE)
     state = runs.last_checkpoint(run_dir) or {}
     done = rows[-1]["epoch"] if rows else 0
     metrics: dict[str, Any] = {
