@@ -283,3 +283,46 @@ def test_cnnzoo_train_end_to_end_on_generated_monkeys(monkeys, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((run / "classes.json").read_text()) == COMMON_NAMES
     assert (run / "model.keras").is_file()
+
+
+def test_any_image_format_is_read_whatever_its_extension(tmp_path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    paths = []
+    for name, kind in [("a.jpg", "PNG"), ("b", "BMP"), ("c.data", "GIF"), ("d.JPEG", "JPEG")]:
+        Image.fromarray(pixels).save(tmp_path / name, format=kind)
+        paths.append(tmp_path / name)
+    config = make_config(tmp_path, {"dataset": "directory", "path": str(tmp_path)})
+    arrays, bad = pipeline.load_images(paths, config)
+    assert bad == [] and arrays.shape == (4, 24, 24, 3)
+
+
+def test_large_jpegs_decoded_at_reduced_scale_match_a_full_decode(tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    rows, cols = np.mgrid[0:400, 0:600]
+    pixels = np.stack([rows % 256, cols % 256, (rows + cols) % 256], -1).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "big.jpg", quality=95)
+    config = make_config(tmp_path, {"dataset": "directory", "path": str(tmp_path)})
+    arrays, _ = pipeline.load_images([tmp_path / "big.jpg"], config)  # 1/8 scale: 50x75
+    full = tf.io.decode_jpeg((tmp_path / "big.jpg").read_bytes(), channels=3)
+    reference = tf.image.resize(full, (24, 24), antialias=True).numpy() / 255
+    assert np.abs(arrays[0] - reference).mean() < 0.01
+
+
+def test_auto_cache_goes_to_disk_when_the_images_do_not_fit_in_memory(
+    monkeys, tmp_path, monkeypatch
+):
+    config = make_config(tmp_path, {"dataset": "monkeys", "path": str(monkeys)})
+    pipeline.build_datasets(config)
+    assert not (tmp_path / "runs" / "cache").exists()  # 40 small images: kept in memory
+    monkeypatch.setattr(pipeline, "MEMORY_BUDGET", 1000)
+    bundle = pipeline.build_datasets(config)
+    cached = sorted(p.name for p in (tmp_path / "runs" / "cache").iterdir())
+    assert [name.split("-")[1] for name in cached if name.endswith(".index")] == [
+        "train",
+        "validation",
+    ]
+    assert batches(bundle.train)[0].shape == (40, 24, 24, 3)

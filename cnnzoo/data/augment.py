@@ -3,8 +3,11 @@
 The legacy generator (`keras.src.legacy.preprocessing.image`, the chapter's `ImageDataGenerator`)
 resamples each image with one affine matrix built in `apply_affine_transform`, then flips it,
 then scales its brightness. Here every geometric step of that chain is composed into ONE 3x3
-matrix per image and the whole batch is warped by a single `ImageProjectiveTransformV3` call
-(bilinear, like the legacy `interpolation_order=1`). The matrix maps an output pixel
+matrix per image, and each batch is warped once, bilinearly (the legacy `interpolation_order=1`),
+by `warp`: the semantics of `tf.raw_ops.ImageProjectiveTransformV3` written as one sampling grid
+per image plus four gathers, compiled with XLA (`make_augmenter`), measured about 3x faster on a
+CPU than the raw op and 4-5x faster than a chain of Keras Random* layers (docs/benchmarks.md).
+The matrix maps an output pixel
 (x = column, y = row) to the input pixel it samples, exactly as the legacy code composes it:
 
     M = C . R(theta) . T(tx, ty) . Sh(shear) . Z(zx, zy) . C^-1 . F_h . F_v
@@ -74,7 +77,7 @@ def sample_parameters(
     augment: AugmentConfig, batch_size: tf.Tensor, height: int, width: int, seed: tf.Tensor
 ) -> dict[str, tf.Tensor]:
     """Draw per-image legacy-vocabulary parameters (degrees, pixels, factors), [batch] each."""
-    u = tf.random.stateless_uniform(tf.stack([batch_size, 10]), seed=seed)
+    u = tf.random.stateless_uniform(tf.stack([batch_size, 10]), seed=seed, alg="philox")
 
     def spread(column: int, low: float, high: float) -> tf.Tensor:
         return low + (high - low) * u[:, column]
@@ -136,20 +139,70 @@ def affine_transforms(params: dict[str, tf.Tensor], height: int, width: int) -> 
     return tf.reshape(matrix, [-1, 9])[:, :8]
 
 
+def _fill(index: tf.Tensor, size: int, fill_mode: str) -> tf.Tensor:
+    """Map integer pixel indices outside [0, size): mirrored for "reflect", else clamped.
+
+    "wrap" coordinates are already inside (see `_wrap`); "constant" replaces the samples whose
+    coordinate is outside the image afterwards, as scipy's mode does.
+    """
+    if fill_mode == "reflect":  # d c b a | a b c d | d c b a
+        index = tf.math.floormod(index, 2 * size)
+        return tf.where(index >= size, 2 * size - 1 - index, index)
+    return tf.clip_by_value(index, 0, size - 1)  # nearest: a a a | a b c d | d d d
+
+
+def _wrap(coordinate: tf.Tensor, size: int) -> tf.Tensor:
+    """scipy's (so the legacy generator's) "wrap": period size - 1, on the continuous coordinate."""
+    if size <= 1:
+        return tf.zeros_like(coordinate)
+    outside = (coordinate < 0) | (coordinate > size - 1)
+    return tf.where(outside, tf.math.floormod(coordinate, size - 1.0), coordinate)
+
+
+def warp(images: tf.Tensor, transforms: tf.Tensor, fill_mode: str, cval: float) -> tf.Tensor:
+    """Bilinear affine warp of a float32 [batch, H, W, C] batch by [batch, 8] transforms.
+
+    Output (x, y) samples input (a0 x + a1 y + a2, b0 x + b1 y + b2), as in
+    `ImageProjectiveTransformV3`, with the legacy generator's (scipy's) fill modes. Written as
+    one sampling grid per image and four gathers of whole pixels so that XLA fuses it: about 3x
+    faster on a CPU than that op, which recomputes the grid for every channel.
+    """
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    rows, cols = tf.meshgrid(
+        tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij"
+    )
+    cols, rows = tf.reshape(cols, [1, -1]), tf.reshape(rows, [1, -1])
+    t = transforms
+    x = t[:, 0:1] * cols + t[:, 1:2] * rows + t[:, 2:3]  # [batch, H*W] input columns
+    y = t[:, 3:4] * cols + t[:, 4:5] * rows + t[:, 5:6]  # [batch, H*W] input rows
+    if fill_mode == "wrap":
+        x, y = _wrap(x, width), _wrap(y, height)
+    x0, y0 = tf.floor(x), tf.floor(y)
+    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    pixels = tf.reshape(images, [-1, height * width, channels])
+
+    def read(row: tf.Tensor, col: tf.Tensor) -> tf.Tensor:
+        index = _fill(row, height, fill_mode) * width + _fill(col, width, fill_mode)
+        return tf.gather(pixels, index, batch_dims=1)  # [batch, H*W, C]
+
+    top = read(y0, x0) * (1 - wx) + read(y0, x0 + 1) * wx
+    bottom = read(y0 + 1, x0) * (1 - wx) + read(y0 + 1, x0 + 1) * wx
+    warped = top * (1 - wy) + bottom * wy
+    if fill_mode == "constant":
+        inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+        warped = tf.where(inside[..., None], warped, cval)
+    return tf.reshape(warped, [-1, height, width, channels])
+
+
 def apply_parameters(
     images: tf.Tensor, params: dict[str, tf.Tensor], augment: AugmentConfig
 ) -> tf.Tensor:
     """Warp, then scale brightness and contrast, a float32 [batch, H, W, C] batch in 0..255."""
     height, width = images.shape[1], images.shape[2]
     if is_geometric(augment):
-        images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images,
-            transforms=affine_transforms(params, height, width),
-            output_shape=tf.constant([height, width], tf.int32),
-            fill_value=tf.constant(augment.cval, tf.float32),
-            interpolation="BILINEAR",
-            fill_mode=augment.fill_mode.upper(),
-        )
+        transforms = affine_transforms(params, height, width)
+        images = warp(images, transforms, augment.fill_mode, augment.cval)
     if augment.brightness_range is not None:
         images = tf.clip_by_value(images * params["brightness"][:, None, None, None], 0.0, 255.0)
     if augment.contrast_range:
@@ -166,6 +219,26 @@ def augment_images(images: tf.Tensor, augment: AugmentConfig, seed: tf.Tensor) -
     return apply_parameters(images, params, augment)
 
 
+def make_augmenter(augment: AugmentConfig, rescale: float = 1.0):
+    """A `(uint8 or float batch, [2] seed) -> augmented float32 batch * rescale` function.
+
+    Parameters are drawn outside XLA (its random streams differ from the CPU kernels', and this
+    keeps `augment_images` and the compiled path identical); the warp is compiled with XLA.
+    """
+
+    @tf.function(jit_compile=True)
+    def transform(images: tf.Tensor, params: dict[str, tf.Tensor]) -> tf.Tensor:
+        return apply_parameters(tf.cast(images, tf.float32), params, augment) * rescale
+
+    def augmenter(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        height, width = images.shape[1], images.shape[2]
+        return transform(
+            images, sample_parameters(augment, tf.shape(images)[0], height, width, seed)
+        )
+
+    return augmenter
+
+
 def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5) -> Path:
     """Save a PNG grid: `count` training images, each beside `samples` augmented versions."""
     import matplotlib
@@ -177,7 +250,11 @@ def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5)
     from cnnzoo.data.sources import split_source
 
     source, class_names = split_source(config, "train")
-    picks = np.linspace(0, len(source) - 1, num=min(count, len(source))).round().astype(int)
+    # Spread the picks over the split sorted by class, so they show different classes.
+    by_class = np.argsort(source.labels, kind="stable")
+    picks = by_class[
+        np.linspace(0, len(source) - 1, num=min(count, len(source))).round().astype(int)
+    ]
     subset = type(source)(
         source.name,
         source.labels[picks],
@@ -187,9 +264,9 @@ def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5)
     dataset, _, _ = decoded(subset, config, allow_disk=False)
     images, labels = next(iter(dataset.batch(len(picks))))
     originals = tf.cast(to_target(images, config), tf.float32)
+    augmenter = make_augmenter(config.augment)
     columns = [originals] + [
-        augment_images(originals, config.augment, tf.constant([config.seed, k]))
-        for k in range(1, samples + 1)
+        augmenter(originals, tf.constant([config.seed, k])) for k in range(1, samples + 1)
     ]
     grey = originals.shape[-1] == 1
     figure, axes = plt.subplots(

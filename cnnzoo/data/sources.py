@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnzoo.config import Config, DataConfig
+from cnnzoo.config import Config
 from cnnzoo.data import download
 from cnnzoo.errors import CnnzooError, ConfigError
 
@@ -120,27 +120,9 @@ def _directory(config: Config, split: str) -> tuple[Split | None, list[str]]:
     return _split_from_folders(split, held), classes
 
 
-def _parse_monkey_labels(root: Path) -> dict[str, str]:
-    # TEMPORARY until the download branch lands (its read_monkey_labels replaces this).
-    lines = (root / "monkey_labels.txt").read_text(encoding="utf-8").splitlines()[1:]
-    fields = [[part.strip() for part in line.split(",")] for line in lines if line.strip()]
-    return {row[0]: row[2] for row in fields}
-
-
-def _monkeys_location(data: DataConfig) -> tuple[Path, dict[str, str]]:
-    try:
-        root = download.monkeys_root(data)
-        return root, download.read_monkey_labels(root)
-    except CnnzooError as error:
-        # TEMPORARY: the placeholders in download.py raise this; accept an extracted folder.
-        if "arrives with the datasets issue" not in str(error) or not data.path:
-            raise
-        root = Path(data.path).expanduser()
-        return root, _parse_monkey_labels(root)
-
-
 def _monkeys(config: Config, split: str) -> tuple[Split, list[str]]:
-    root, common_names = _monkeys_location(config.data)
+    root = download.monkeys_root(config.data)
+    common_names = download.read_monkey_labels(root)
     folder = (
         root / "training" / "training" if split == "train" else root / "validation" / "validation"
     )
