@@ -37,6 +37,24 @@ def signals_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (a scheduler's stop) like Ctrl-C: save state and exit cleanly."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class HistoryWriter(keras.callbacks.Callback):
     """Append each epoch's logs, learning rate and duration to history.csv/json as it ends."""
 
@@ -116,9 +134,9 @@ class Checkpointer(keras.callbacks.Callback):
         with signals_deferred():
             if value is not None and (self.best["value"] is None or value > self.best["value"]):
                 self.best = {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}
-                self._save(self.folder / runs.BEST_CHECKPOINT)
+                runs.save_model(self.model, self.folder / runs.BEST_CHECKPOINT)
             name = f"epoch-{epoch + 1:04d}.keras"
-            self._save(self.folder / name)
+            runs.save_model(self.model, self.folder / name)
             state = {
                 "epoch": epoch + 1,
                 "checkpoint": name,
@@ -130,11 +148,6 @@ class Checkpointer(keras.callbacks.Callback):
             for old in self.folder.glob("epoch-*.keras"):
                 if old.name != name:
                     old.unlink(missing_ok=True)
-
-    def _save(self, path: Path) -> None:
-        partial = path.with_name(f".{path.name}.partial.keras")
-        self.model.save(partial)
-        partial.replace(path)
 
 
 def _callback_state(callback: keras.callbacks.Callback) -> dict[str, float | int | None]:

@@ -2,83 +2,52 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
 from cnnzoo.config import TrainConfig
 
 
-@keras.saving.register_keras_serializable(package="cnnzoo")
-class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up, then a constant, cosine or step learning rate, by optimizer step.
+def build_schedule(
+    train: TrainConfig, steps_per_epoch: int
+) -> keras.optimizers.schedules.LearningRateSchedule | float:
+    """The learning rate by optimizer step, or a float for `plateau` (a callback lowers it).
 
-    The position in the schedule is the optimizer's `iterations` counter, which checkpoints save,
-    so a resumed run continues the schedule where it stopped.
+    Only built-in Keras schedules are used, so a saved model loads with plain Keras. The position
+    in a schedule is the optimizer's step counter, which checkpoints save, so a resumed run
+    continues where it stopped. Warm-up rises linearly from 0 by step (by epoch for `step`).
     """
-
-    def __init__(
-        self,
-        learning_rate: float,
-        total_steps: int,
-        warmup_steps: int = 0,
-        kind: str = "constant",
-        step_size: int = 1,
-        decay_factor: float = 0.1,
-        min_learning_rate: float = 0.0,
-    ) -> None:
-        self.learning_rate = learning_rate
-        self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
-        self.kind = kind
-        self.step_size = step_size
-        self.decay_factor = decay_factor
-        self.min_learning_rate = min_learning_rate
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        peak = self.learning_rate
-        after = ops.maximum(step - self.warmup_steps, 0.0)
-        if self.kind == "cosine":
-            span = float(max(self.total_steps - self.warmup_steps, 1))
-            progress = ops.minimum(after / span, 1.0)
-            low = self.min_learning_rate
-            rate = low + (peak - low) * 0.5 * (1.0 + ops.cos(math.pi * progress))
-        elif self.kind == "step":
-            rate = peak * ops.power(self.decay_factor, ops.floor(after / self.step_size))
-        else:
-            rate = peak * ops.ones_like(step)
-        if self.warmup_steps:
-            ramp = peak * (step + 1.0) / self.warmup_steps
-            rate = ops.where(step < self.warmup_steps, ramp, rate)
+    rate = train.learning_rate
+    warmup = train.warmup_epochs * steps_per_epoch
+    if train.schedule == "plateau" or (train.schedule == "constant" and not warmup):
         return rate
+    if train.schedule in ("constant", "cosine"):
+        # A cosine that ends at alpha * rate; alpha = 1 keeps the rate constant after warm-up.
+        alpha = 1.0 if train.schedule == "constant" else min(train.min_learning_rate / rate, 1.0)
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else rate,
+            decay_steps=max(train.epochs * steps_per_epoch - warmup, 1),
+            alpha=alpha,
+            warmup_target=rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    assert train.schedule == "step", train.schedule
+    size, total = train.step_epochs * steps_per_epoch, train.epochs * steps_per_epoch
 
-    def get_config(self) -> dict:
-        """Constructor arguments, for saving."""
-        return {
-            "learning_rate": self.learning_rate,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "kind": self.kind,
-            "step_size": self.step_size,
-            "decay_factor": self.decay_factor,
-            "min_learning_rate": self.min_learning_rate,
-        }
+    def rate_at(step: int) -> float:
+        if step < warmup:
+            return rate * (step // steps_per_epoch + 1) / train.warmup_epochs
+        return rate * train.decay_factor ** ((step - warmup) // size)
 
-
-def build_schedule(train: TrainConfig, steps_per_epoch: int) -> WarmupSchedule | float:
-    """The learning rate: a step-indexed schedule, or a float that `plateau` lowers."""
-    if train.schedule == "plateau":
-        return train.learning_rate
-    return WarmupSchedule(
-        learning_rate=train.learning_rate,
-        total_steps=train.epochs * steps_per_epoch,
-        warmup_steps=train.warmup_epochs * steps_per_epoch,
-        kind=train.schedule,
-        step_size=train.step_epochs * steps_per_epoch,
-        decay_factor=train.decay_factor,
-        min_learning_rate=train.min_learning_rate,
+    # The steps where the rate changes: each warm-up epoch, then every step_epochs.
+    changes = [
+        *range(steps_per_epoch, warmup + 1, steps_per_epoch),
+        *range(warmup + size, total, size),
+    ]
+    if not changes:
+        return rate
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        [step - 1 for step in changes], [rate_at(0), *(rate_at(step) for step in changes)]
     )
 
 

@@ -88,6 +88,13 @@ def write_json(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def save_model(model: Any, path: Path) -> None:
+    """Save a Keras model (`.keras`) so that readers never see a half-written file."""
+    partial = path.with_name(f".{path.name}.partial.keras")
+    model.save(partial)
+    partial.replace(path)
+
+
 def read_json(path: Path) -> Any:
     """Read a JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))

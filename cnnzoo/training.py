@@ -11,7 +11,6 @@ import importlib.util
 import math
 import os
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 import keras
 
 from cnnzoo import devices, optim, runs
-from cnnzoo.callbacks import Checkpointer, HistoryWriter, NanGuard
+from cnnzoo.callbacks import Checkpointer, HistoryWriter, NanGuard, sigterm_as_interrupt
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models import MODELS
@@ -104,7 +103,7 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
         log(f"Resuming {run_dir} from epoch {initial_epoch + 1} of {train.epochs}.")
 
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             model = _compiled_model(
                 config, plan, strategy, len(data.class_names), steps_per_epoch, state
             )
@@ -124,8 +123,9 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
         done = _epochs_done(write_dir)
         if plan.chief:
             runs.write_status(run_dir, "interrupted", epochs_completed=done)
+        saved = f"epochs 1-{done} are saved" if done else "no epoch had finished yet"
         raise RunInterrupted(
-            f"Interrupted after {done} of {train.epochs} epochs; the last finished epoch is saved. "
+            f"Interrupted during epoch {done + 1} of {train.epochs}; {saved}. "
             f"Resume with: cnnzoo train --resume {run_dir}"
         ) from None
     except Exception as error:
@@ -280,7 +280,7 @@ def _start_record(run_dir, config, plan, class_names, initial_epoch, resume) -> 
 def _finish_record(run_dir: Path, model: keras.Model, config: Config, data: Any) -> None:
     """Save the final model, metrics and plot, then mark the run completed."""
     rows = runs.read_history(run_dir)
-    model.save(run_dir / runs.MODEL_FILE)
+    runs.save_model(model, run_dir / runs.MODEL_FILE)
     state = runs.last_checkpoint(run_dir) or {}
     done = rows[-1]["epoch"] if rows else 0
     metrics: dict[str, Any] = {
@@ -301,24 +301,3 @@ def _finish_record(run_dir: Path, model: keras.Model, config: Config, data: Any)
 def _epochs_done(write_dir: Path) -> int:
     state = runs.last_checkpoint(write_dir)
     return state["epoch"] if state else 0
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (a scheduler's stop) like Ctrl-C: save state and exit cleanly."""
-    if not hasattr(signal, "SIGTERM") or sys.platform == "win32":
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

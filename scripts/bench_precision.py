@@ -22,7 +22,7 @@ from cnnzoo import devices  # noqa: E402
 from cnnzoo.config import HardwareConfig  # noqa: E402
 from cnnzoo.models import MODELS  # noqa: E402
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # float32 first: the baseline
 # The ratio bf16 must beat float32 by before `auto` would prefer it: below this, noise decides.
 GAIN_THRESHOLD = 1.10
 
@@ -36,11 +36,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--xla", action="store_true", help="also time float32 with XLA")
+    parser.add_argument(
+        "--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS, metavar="P"
+    )
     return parser.parse_args()
 
 
-def _step_rate(model_name: str, precision: str, args: argparse.Namespace, xla: bool) -> float:
-    """Images per second of `model.fit` steps after one warm-up epoch."""
+def _step_rate(
+    model_name: str, precision: str, args: argparse.Namespace, xla: bool
+) -> tuple[float, float]:
+    """Images per wall-clock second and per CPU second of `model.fit` steps, after a warm-up."""
     import keras
     import tensorflow as tf
 
@@ -60,12 +65,13 @@ def _step_rate(model_name: str, precision: str, args: argparse.Namespace, xla: b
         model.fit(
             data, steps_per_epoch=3, epochs=1, verbose=0, shuffle=False
         )  # trace, compile, warm caches
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    return args.steps * args.batch_size / seconds
+    images = args.steps * args.batch_size
+    return images / seconds, images / cpu_seconds
 
 
 def main() -> None:
@@ -80,20 +86,27 @@ def main() -> None:
         f"input {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size}, "
         f"{args.steps} steps, best of {args.repeats}"
     )
-    variants = [(p, False) for p in PRECISIONS] + ([("float32", True)] if args.xla else [])
-    best: dict[tuple[str, bool], float] = {}
+    variants = [(p, False) for p in dict.fromkeys(["float32", *args.precisions])]
+    if args.xla:
+        variants.append(("float32", True))
+    best: dict[tuple[str, bool], tuple[float, float]] = {}
     for _ in range(args.repeats):
         for variant in variants:
-            rate = _step_rate(model_name, variant[0], args, variant[1])
-            best[variant] = max(best.get(variant, 0.0), rate)
+            wall, cpu = _step_rate(model_name, variant[0], args, variant[1])
+            old_wall, old_cpu = best.get(variant, (0.0, 0.0))
+            best[variant] = (max(old_wall, wall), max(old_cpu, cpu))
 
-    base = best[("float32", False)]
-    print(f"{'precision':<22}{'images/s':>10}{'vs float32':>12}")
-    for (precision, xla), rate in best.items():
+    base_wall, base_cpu = best[("float32", False)]
+    print(
+        f"{'precision':<22}{'images/s':>10}{'vs float32':>12}{'images/CPU-s':>14}{'vs float32':>12}"
+    )
+    for (precision, xla), (wall, cpu) in best.items():
         label = precision + (" + XLA" if xla else "")
-        print(f"{label:<22}{rate:>10.1f}{rate / base:>11.2f}x")
-
-    bf16_ratio = best[("mixed_bfloat16", False)] / base
+        ratios = f"{wall / base_wall:>11.2f}x{cpu:>14.1f}{cpu / base_cpu:>11.2f}x"
+        print(f"{label:<22}{wall:>10.1f}{ratios}")
+    if ("mixed_bfloat16", False) not in best:
+        return
+    bf16_ratio = best[("mixed_bfloat16", False)][0] / base_wall
     pays = found.cpu_bf16 and bf16_ratio >= GAIN_THRESHOLD
     measured = devices.decide(found, HardwareConfig(), args.batch_size, cpu_bf16_pays=pays)
     current = devices.decide(found, HardwareConfig(), args.batch_size)

@@ -150,3 +150,23 @@ def test_train_needs_a_config_or_a_run(fake_run: Path) -> None:
     assert result.exit_code == 2 and "--config FILE, or --resume RUN_DIR" in result.output
     result = _resume(str(fake_run), "--output", "elsewhere")
     assert result.exit_code == 2 and "drop --output" in result.output
+
+
+def test_resume_in_mixed_float16_restores_the_loss_scale_optimizer(
+    mnist_npz: Path, tmp_path: Path
+) -> None:
+    # The GPU default: Keras wraps the optimizer in a LossScaleOptimizer, whose state must survive.
+    config = tiny_config(tmp_path, mnist_npz, hardware={"precision": "mixed_float16"})
+    run_dir = train_from_config(load_config(config), tmp_path / "run")
+    resumed = runs.resume_config(run_dir, overrides=["train.epochs=3"])
+    assert resumed.hardware.precision == "mixed_float16"
+    train_from_config(resumed, run_dir, resume=True)
+    assert [row["epoch"] for row in history(run_dir)] == [1, 2, 3]
+    # Keras wraps the loaded optimizer again only under the policy the model was trained in.
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        optimizer = keras.models.load_model(run_dir / "model.keras").optimizer
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert type(optimizer).__name__ == "LossScaleOptimizer"
+    assert int(optimizer.iterations.numpy()) == 3 * 3

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
 import pytest
 
 from cnnzoo import runs
-from cnnzoo.config import TrainConfig, load_config
+from cnnzoo.config import HardwareConfig, TrainConfig, load_config
+from cnnzoo.devices import decide, detect
 from cnnzoo.errors import CnnzooError
-from cnnzoo.optim import WarmupSchedule, build_schedule
+from cnnzoo.optim import build_schedule
 from cnnzoo.training import train_from_config
 
 from .tiny_runs import cli_env, finish, history, read, start_cli, tiny_config
@@ -24,13 +27,19 @@ def test_cli_run_folder_has_everything_and_plain_progress(mnist_npz: Path, tmp_p
     config = tiny_config(
         tmp_path,
         mnist_npz,
-        train={"metrics": ["accuracy", "top5_accuracy"], "tensorboard": True},
+        train={
+            "metrics": ["accuracy", "top5_accuracy"],
+            "tensorboard": True,
+            "schedule": "cosine",
+            "warmup_epochs": 1,
+        },
     )
     run_dir = tmp_path / "run"
     code, out, err = finish(start_cli("train", "-c", str(config), "-o", str(run_dir)))
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("Found ") and "precision float32" in lines[0], lines[0]
+    auto = decide(detect(), HardwareConfig(), 32).precision  # float32, or bf16 on a bf16 CPU
+    assert lines[0].startswith("Found ") and f"precision {auto}," in lines[0], lines[0]
     assert "batch 32 global = 32 per replica" in lines[0]
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "━" not in out  # not a terminal: one plain line per epoch, no progress bars
@@ -49,7 +58,7 @@ def test_cli_run_folder_has_everything_and_plain_progress(mnist_npz: Path, tmp_p
     assert load_config(run_dir / "config.yaml").train.metrics == ["accuracy", "top5_accuracy"]
     environment = read(run_dir, "environment.json")
     assert environment["seed"] == 7 and environment["keras"] == keras.__version__
-    assert environment["plan"]["precision"] == "float32"
+    assert environment["plan"]["precision"] == auto
     assert environment["plan"]["description"] == lines[0]
     status = read(run_dir, "run.json")
     assert status["status"] == "completed" and status["epochs_completed"] == 2
@@ -64,21 +73,59 @@ def test_cli_run_folder_has_everything_and_plain_progress(mnist_npz: Path, tmp_p
     assert metrics["final"]["val_accuracy"] == rows[-1]["val_accuracy"]
     assert metrics["best"]["value"] == max(row["val_accuracy"] for row in rows)
     assert (run_dir / "history.png").read_bytes().startswith(b"\x89PNG")
-    # The final model carries its optimizer: 2 epochs x 3 steps.
-    model = keras.models.load_model(run_dir / "model.keras")
-    assert int(model.optimizer.iterations.numpy()) == 6
+    # The final model carries its optimizer (2 epochs x 3 steps) and loads with plain Keras.
+    code = (
+        "import keras, sys\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        "schedule = model.optimizer.get_config()['learning_rate']['class_name']\n"
+        "print(schedule, int(model.optimizer.iterations))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, str(run_dir / "model.keras")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.split()[-2:] == ["CosineDecay", "6"], loaded.stderr
+
+
+def _rates(steps_per_epoch: int, steps: list[int], **train) -> list[float]:
+    schedule = build_schedule(TrainConfig(**train), steps_per_epoch)
+    return [float(schedule(step)) for step in steps]
 
 
 def test_schedules_warm_up_then_follow_their_shape() -> None:
-    cosine = WarmupSchedule(0.1, total_steps=110, warmup_steps=10, kind="cosine")
-    rates = [float(cosine(step)) for step in (0, 4, 9, 10, 60, 110, 200)]
-    assert rates[:3] == pytest.approx([0.01, 0.05, 0.1])
-    assert rates[3:] == pytest.approx([0.1, 0.05, 0.0, 0.0], abs=1e-7)
-    step = WarmupSchedule(0.1, total_steps=100, kind="step", step_size=10, decay_factor=0.5)
-    assert [float(step(s)) for s in (0, 9, 10, 25)] == pytest.approx([0.1, 0.1, 0.05, 0.025])
-    floor = WarmupSchedule(0.1, total_steps=10, kind="cosine", min_learning_rate=0.01)
-    assert float(floor(10)) == pytest.approx(0.01)
+    # 10 steps per epoch. Cosine: 1 warm-up epoch rising from 0, then 100 steps down to 0.
+    cosine = _rates(
+        10,
+        [0, 5, 10, 60, 110, 200],
+        schedule="cosine",
+        learning_rate=0.1,
+        epochs=11,
+        warmup_epochs=1,
+    )
+    assert cosine == pytest.approx([0.0, 0.05, 0.1, 0.05, 0.0, 0.0], abs=1e-7)
+    floor = _rates(10, [10], schedule="cosine", learning_rate=0.1, epochs=1, min_learning_rate=0.01)
+    assert floor == pytest.approx([0.01])
+    constant = _rates(
+        4, [0, 2, 4, 11], schedule="constant", learning_rate=0.1, epochs=3, warmup_epochs=1
+    )
+    assert constant == pytest.approx([0.0, 0.05, 0.1, 0.1])
+    # Step: warm-up by epoch (0.05, 0.1), then halved every epoch after it.
+    step = _rates(
+        10,
+        [0, 9, 10, 19, 20, 29, 30, 45],
+        schedule="step",
+        learning_rate=0.1,
+        epochs=10,
+        warmup_epochs=2,
+        step_epochs=1,
+        decay_factor=0.5,
+    )
+    assert step == pytest.approx([0.05, 0.05, 0.1, 0.1, 0.1, 0.1, 0.05, 0.025])
     assert build_schedule(TrainConfig(schedule="plateau", learning_rate=0.3), 5) == 0.3
+    assert build_schedule(TrainConfig(learning_rate=0.3), 5) == 0.3
 
 
 OPTIONS = {
@@ -86,7 +133,7 @@ OPTIONS = {
     "adamw-cosine-warmup": (
         {"optimizer": "adamw", "schedule": "cosine", "warmup_epochs": 1, "weight_decay": 0.01},
         "AdamW",
-        [0.01 / 3, 0.01],  # step 0 of a 3-step warm-up, then the cosine's peak
+        [0.0, 0.01],  # step 0 of a 3-step warm-up from 0, then the cosine's peak
     ),
     "sgd-step": (
         {"optimizer": "sgd", "schedule": "step", "step_epochs": 1, "decay_factor": 0.5},
