@@ -70,10 +70,10 @@ def values(keyword: str) -> list[str]:
     return [item.value for item in DOCKER if item.keyword == keyword]
 
 
-def image_env() -> dict[str, str]:
-    """ENV variables the image sets."""
-    pairs = [token.split("=", 1) for value in values("ENV") for token in shlex.split(value)]
-    return dict(pairs)
+def image_env(before: int | None = None) -> dict[str, str]:
+    """ENV variables the image sets (only those set before instruction `before`, if given)."""
+    env_values = [item.value for item in DOCKER[:before] if item.keyword == "ENV"]
+    return dict(token.split("=", 1) for value in env_values for token in shlex.split(value))
 
 
 def image_volumes() -> set[str]:
@@ -224,6 +224,14 @@ def test_dependencies_are_installed_before_the_source_is_copied() -> None:
     assert re.search(rf"(--requirement|-r) {re.escape(target)}\b", DOCKER[install].value)
     source_copies = [i for i, item in enumerate(DOCKER) if item.keyword == "COPY"][1:]
     assert source_copies and min(source_copies) > install
+
+
+def test_pip_cache_mount_is_the_cache_pip_uses() -> None:
+    install = next(i for i, item in enumerate(DOCKER) if "--require-hashes" in item.value)
+    home = image_env(before=install).get("HOME", "/root")
+    assert f"--mount=type=cache,target={home}/.cache/pip " in DOCKER[install].value, (
+        f"pip runs as root with HOME={home}: a cache mount elsewhere is never used"
+    )
 
 
 def test_cnnzoo_is_installed_without_unlocked_dependencies() -> None:
