@@ -255,6 +255,15 @@ def test_image_runs_as_a_non_root_user_created_in_the_image() -> None:
     assert any(f"useradd --uid {uid} " in run for run in values("RUN")), f"no user with UID {uid}"
 
 
+def test_home_lets_any_user_find_the_kaggle_folder() -> None:
+    # `docker run --user UID:GID`: importing the Kaggle client creates ~/.config/kaggle when it
+    # cannot see ~/.kaggle, which fails in a home it cannot write (found by running the image).
+    home = image_env()["HOME"]
+    (setup,) = [run for run in values("RUN") if "useradd" in run]
+    assert "mkdir -p" in setup and f"{home}/.kaggle" in setup
+    assert f"chmod 0755 {home}" in setup
+
+
 def test_runs_and_data_dir_are_declared_volumes() -> None:
     env = image_env()
     (workdir,) = values("WORKDIR")
@@ -393,7 +402,7 @@ def test_documented_run_lines_match_the_image(path: Path) -> None:
         args = [t for i, t in enumerate(tokens) if i and tokens[i - 1] == "--build-arg"]
         assert set(args) <= {f"VARIANT={v}" for v in VARIANTS}, args
     runs = documented_commands(path, "docker run")
-    assert len(runs) >= 4, f"{path.name} shows too few docker run lines"
+    assert runs, f"{path.name} shows no docker run line"
     volumes, env = image_volumes(), image_env()
     shown = set()
     for tokens in runs:
