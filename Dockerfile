@@ -11,9 +11,10 @@
 #   to see the GPU (tensorflow/tensorflow#81344 for 2.18.0-gpu, #85689, #94593 for latest-gpu).
 # - The official images put TensorFlow in the system Python, outside our lock. Here every
 #   third-party package comes from one hashed lock, resolved from pyproject.toml together with
-#   TensorFlow, so the image runs the same versions as a fresh `pip install cnnzoo[cuda]`.
+#   TensorFlow: the versions a fresh `pip install cnnzoo[cuda]` got on the day the lock was made.
 # - The CPU variant is the same image without the CUDA wheels.
-# Python 3.12 must match `--python-version` in the lock headers (tests/test_docker.py checks this).
+# Python 3.12 (TensorFlow 2.21 ships wheels for 3.10 to 3.13) must match `--python-version` in the
+# lock headers; tests/test_docker.py checks it.
 FROM python:3.12-slim-trixie
 
 LABEL org.opencontainers.image.title="cnnzoo" \

@@ -175,7 +175,8 @@ def test_locks_differ_only_in_the_cuda_wheels() -> None:
 def test_gpu_lock_holds_tensorflows_and_cuda_extra() -> None:
     from importlib import metadata
 
-    pinned = read_lock(lock_path("gpu"))["tensorflow"]
+    pins = read_lock(lock_path("gpu"))
+    pinned = pins["tensorflow"]
     try:
         installed = metadata.version("tensorflow")
     except metadata.PackageNotFoundError:
@@ -189,7 +190,6 @@ def test_gpu_lock_holds_tensorflows_and_cuda_extra() -> None:
         if "and-cuda" in line and Requirement(line).marker.evaluate(environment)
     ]
     assert wanted, "TensorFlow's metadata lists no and-cuda requirements"
-    pins = read_lock(lock_path("gpu"))
     for requirement in wanted:
         name = canonicalize_name(requirement.name)
         assert name in pins and requirement.specifier.contains(pins[name], prereleases=True), (
