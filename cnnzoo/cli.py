@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -53,8 +54,34 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# Commands that import TensorFlow; its native start-up lines are filtered for them (`train` and
+# `download` filter around their own imports, so their progress output is never held back).
+_TENSORFLOW_COMMANDS = {"models", "evaluate", "predict", "compare", "export", "augment"}
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Print cnnzoo's own warnings as one `warning:` line; others keep Python's format."""
+    if category.__module__.startswith("cnnzoo"):
+        typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
+def _load_tensorflow_quietly() -> None:
+    from cnnzoo.devices import quiet_native_logs
+
+    with quiet_native_logs():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -63,6 +90,9 @@ def _main(
     _state["debug"] = debug
     # Quieten TensorFlow's C++ start-up chatter unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.showwarning = _show_warning
+    if ctx.invoked_subcommand in _TENSORFLOW_COMMANDS and not {"--help", "-h"} & set(sys.argv):
+        _load_tensorflow_quietly()
 
 
 @config_app.command("show")
@@ -346,15 +376,6 @@ def export(
         typer.echo(f"Max |probability difference| vs model.keras: {result.max_difference:.2e}")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
-        sys.exit(130)
-
-
 INCEPTION_TABLE = "inception-table"
 
 
@@ -430,3 +451,12 @@ def _checked_model(
     data = {"image_size": [height, width], "channels": channels}
     config = resolve({"data": data, "model": {"name": name, **options}}, "cnnzoo models")
     return config.image_shape, config.model.options
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
+        sys.exit(130)
