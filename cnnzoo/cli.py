@@ -6,11 +6,13 @@ that need it, so `cnnzoo --help` and `cnnzoo config validate` stay fast.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -54,11 +56,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-# Commands that import TensorFlow; its native start-up lines are filtered for them (`train` and
-# `download` filter around their own imports, so their progress output is never held back).
-_TENSORFLOW_COMMANDS = {"models", "evaluate", "predict", "compare", "export", "augment"}
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Print cnnzoo's own warnings as one `warning:` line; others keep Python's format."""
     if category.__module__.startswith("cnnzoo"):
@@ -70,18 +67,27 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_show_warning = warnings.showwarning
 
 
-def _load_tensorflow_quietly() -> None:
-    from cnnzoo.devices import quiet_native_logs
+def _needs_tensorflow(command: Callable[..., None]) -> Callable[..., None]:
+    """Import TensorFlow before `command` runs, dropping its native start-up lines from stderr.
 
-    with quiet_native_logs():
-        import tensorflow as tf
+    (`train` and `download` filter around their own imports, so their progress is never held back.)
+    """
 
-        tf.config.list_physical_devices()
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from cnnzoo.devices import quiet_native_logs
+
+        with quiet_native_logs():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        command(*args, **kwargs)
+
+    return run
 
 
 @app.callback()
 def _main(
-    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -91,8 +97,6 @@ def _main(
     # Quieten TensorFlow's C++ start-up chatter unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.showwarning = _show_warning
-    if ctx.invoked_subcommand in _TENSORFLOW_COMMANDS and not {"--help", "-h"} & set(sys.argv):
-        _load_tensorflow_quietly()
 
 
 @config_app.command("show")
@@ -230,6 +234,7 @@ def download(
 
 
 @augment_app.command("preview")
+@_needs_tensorflow
 def augment_preview(
     config: ConfigOption,
     set_: SetOption = None,
@@ -261,6 +266,7 @@ RunsArgument = Annotated[list[Path], typer.Argument(help="Run folders written by
 
 
 @app.command()
+@_needs_tensorflow
 def evaluate(
     run_dir: RunArgument,
     data: Annotated[
@@ -287,6 +293,7 @@ def evaluate(
 
 
 @app.command()
+@_needs_tensorflow
 def predict(
     run_dir: RunArgument,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
@@ -337,6 +344,7 @@ def plot(
 
 
 @app.command()
+@_needs_tensorflow
 def compare(
     run_dirs: RunsArgument,
     fmt: Annotated[str, typer.Option("--format", help="table, markdown or csv.")] = "table",
@@ -355,6 +363,7 @@ def compare(
 
 
 @app.command()
+@_needs_tensorflow
 def export(
     run_dir: RunArgument,
     fmt: Annotated[str, typer.Option("--format", help="savedmodel, tflite or onnx.")],
@@ -380,6 +389,7 @@ INCEPTION_TABLE = "inception-table"
 
 
 @app.command("models")
+@_needs_tensorflow
 def models(
     name: Annotated[
         str | None,
