@@ -50,10 +50,51 @@ def apply_inception_block(
     return layers.Concatenate(axis=-1, name=f"{name}_output")([path1, path2, path3, path4])
 
 
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class BatchNormalization(layers.BatchNormalization):
+    """Keras' BatchNormalization, trained with TensorFlow's fused kernel on 4-D channels-last input.
+
+    Keras 3 normalises in training with separate moments, subtract, multiply and add ops on the
+    TensorFlow backend: a third of the tutorial CNN's training step on a CPU, where the fused
+    kernel (oneDNN or cuDNN) takes a fraction of that (docs/benchmarks.md). Same weights, config,
+    statistics (float32, biased batch variance for the moving average) and inference path; every
+    other case (masks, renorm, synchronized, other layouts) is Keras' own code.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        """Normalise `inputs`; in training, with the fused kernel where it applies."""
+        import tensorflow as tf
+
+        fusable = len(inputs.shape) == 4 and self.axis in (-1, 3) and self.scale and self.center
+        if not (training and self.trainable and fusable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        if self.renorm or self.synchronized:
+            return super().call(inputs, training=training, mask=mask)
+        # float16/bfloat16 input stays as it is: the kernel computes its statistics in float32.
+        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=tf.cast(self.gamma, tf.float32),
+            offset=tf.cast(self.beta, tf.float32),
+            mean=tf.constant([], tf.float32),
+            variance=tf.constant([], tf.float32),
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=True,
+        )
+        # The kernel returns the unbiased (n - 1) variance; Keras averages the biased one.
+        count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
+        variance = variance * (count - 1.0) / count
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+        return tf.cast(outputs, self.compute_dtype)
+
+
 def torch_batch_norm(name: str) -> layers.BatchNormalization:
     """Batch normalisation with PyTorch's BatchNorm2d defaults, for layers mirroring torchvision."""
     # eps 1e-5; PyTorch's running-average momentum 0.1 is Keras' momentum 0.9.
-    return layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
+    return BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
 
 
 def _conv3x3(x: keras.KerasTensor, filters: int, stride: int, name: str) -> keras.KerasTensor:
