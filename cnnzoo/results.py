@@ -118,8 +118,6 @@ class RunFolder:
             )
         import keras
 
-        import cnnzoo.models.blocks  # noqa: F401  (registers cnnzoo's layers for loading)
-
         try:
             return keras.saving.load_model(self.model_path, compile=False)
         except (OSError, ValueError) as error:

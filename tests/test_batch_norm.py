@@ -1,6 +1,9 @@
-"""cnnzoo's BatchNormalization (fused training kernel) computes exactly what Keras' layer does."""
+"""cnnzoo's fused batch norm computes exactly what Keras' layer does, and saves as Keras' own."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -8,13 +11,13 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from cnnzoo.models.blocks import BatchNormalization
+from cnnzoo.models.blocks import fused_batch_norm
 
 
 def _pair(epsilon: float, momentum: float, shape: tuple[int, ...]):
     rng = np.random.default_rng(0)
     keras_layer = layers.BatchNormalization(epsilon=epsilon, momentum=momentum)
-    fused = BatchNormalization(epsilon=epsilon, momentum=momentum)
+    fused = fused_batch_norm("fused", epsilon=epsilon, momentum=momentum)
     for layer in (keras_layer, fused):
         layer.build(shape)
     channels = shape[-1]
@@ -52,7 +55,7 @@ def test_training_matches_keras(epsilon, momentum):
 
 
 def test_the_fused_kernel_runs_in_training():
-    layer = BatchNormalization()
+    layer = fused_batch_norm("bn")
     graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(
         tf.TensorSpec((2, 4, 4, 3), tf.float32)
     )
@@ -87,14 +90,26 @@ def test_other_ranks_use_keras_path():
     )
 
 
-def test_a_saved_model_loads_with_the_same_predictions(tmp_path):
+def test_a_saved_model_loads_with_plain_keras_and_predicts_the_same(tmp_path):
     from cnnzoo.models import MODELS
 
     model = MODELS.get("tutorial_cnn").builder()((32, 32, 3), 4)
+    assert type(model.get_layer("bn1")) is layers.BatchNormalization
     x = np.random.default_rng(4).random((2, 32, 32, 3)).astype(np.float32)
     model(x, training=True)  # move the moving statistics off their initial values
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded.get_layer("bn1")) is BatchNormalization
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
+    code = (  # a fresh Python that never imports cnnzoo
+        "import sys, keras, numpy as np\n"
+        "model = keras.saving.load_model(sys.argv[1] + '/model.keras')\n"
+        "got = model.predict(np.load(sys.argv[1] + '/x.npy'), verbose=0)\n"
+        "print(type(model.get_layer('bn1')).__name__, "
+        "float(np.abs(got - np.load(sys.argv[1] + '/expected.npy')).max()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, difference = result.stdout.split()[-2:]
+    assert name == "BatchNormalization" and float(difference) < 1e-5

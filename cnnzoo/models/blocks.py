@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -50,51 +52,59 @@ def apply_inception_block(
     return layers.Concatenate(axis=-1, name=f"{name}_output")([path1, path2, path3, path4])
 
 
-@keras.saving.register_keras_serializable(package="cnnzoo")
-class BatchNormalization(layers.BatchNormalization):
-    """Keras' BatchNormalization, trained with TensorFlow's fused kernel on 4-D channels-last input.
+def fused_batch_norm(name: str, **options: Any) -> layers.BatchNormalization:
+    """Keras' BatchNormalization that trains with TensorFlow's fused kernel; saved as Keras' own.
 
     Keras 3 normalises in training with separate moments, subtract, multiply and add ops on the
     TensorFlow backend: a third of the tutorial CNN's training step on a CPU, where the fused
-    kernel (oneDNN or cuDNN) takes a fraction of that (docs/benchmarks.md). Same weights, config,
-    statistics (float32, biased batch variance for the moving average) and inference path; every
-    other case (masks, renorm, synchronized, other layouts) is Keras' own code.
+    kernel (oneDNN or cuDNN) takes a fraction of that (docs/benchmarks.md). Only this instance's
+    `call` is replaced, so the layer stays a `keras.layers.BatchNormalization` with the same
+    weights, config and inference path, and a saved model loads with plain Keras. Training
+    statistics match Keras' (float32, biased batch variance in the moving average); masks, renorm,
+    synchronized and other layouts run Keras' own code.
     """
+    layer = layers.BatchNormalization(name=name, **options)
+    keras_call = layer.call
 
-    def call(self, inputs, training=None, mask=None):
-        """Normalise `inputs`; in training, with the fused kernel where it applies."""
-        import tensorflow as tf
+    def call(inputs, training=None, mask=None):
+        fusable = len(inputs.shape) == 4 and layer.axis in (-1, 3) and layer.scale and layer.center
+        plain = layer.renorm or layer.synchronized or mask is not None
+        if not (training and layer.trainable and fusable) or plain:
+            return keras_call(inputs, training=training, mask=mask)
+        return _fused_training_call(layer, inputs)
 
-        fusable = len(inputs.shape) == 4 and self.axis in (-1, 3) and self.scale and self.center
-        if not (training and self.trainable and fusable) or mask is not None:
-            return super().call(inputs, training=training, mask=mask)
-        if self.renorm or self.synchronized:
-            return super().call(inputs, training=training, mask=mask)
-        # float16/bfloat16 input stays as it is: the kernel computes its statistics in float32.
-        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=inputs,
-            scale=tf.cast(self.gamma, tf.float32),
-            offset=tf.cast(self.beta, tf.float32),
-            mean=tf.constant([], tf.float32),
-            variance=tf.constant([], tf.float32),
-            epsilon=self.epsilon,
-            exponential_avg_factor=1.0,
-            data_format="NHWC",
-            is_training=True,
-        )
-        # The kernel returns the unbiased (n - 1) variance; Keras averages the biased one.
-        count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
-        variance = variance * (count - 1.0) / count
-        momentum = self.momentum
-        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
-        self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
-        return tf.cast(outputs, self.compute_dtype)
+    layer.call = call
+    return layer
+
+
+def _fused_training_call(layer: layers.BatchNormalization, inputs):
+    import tensorflow as tf
+
+    # float16/bfloat16 input stays as it is: the kernel computes its statistics in float32.
+    outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=inputs,
+        scale=tf.cast(layer.gamma, tf.float32),
+        offset=tf.cast(layer.beta, tf.float32),
+        mean=tf.constant([], tf.float32),
+        variance=tf.constant([], tf.float32),
+        epsilon=layer.epsilon,
+        exponential_avg_factor=1.0,
+        data_format="NHWC",
+        is_training=True,
+    )
+    # The kernel returns the unbiased (n - 1) variance; Keras averages the biased one.
+    count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
+    variance = variance * (count - 1.0) / count
+    momentum = layer.momentum
+    layer.moving_mean.assign(layer.moving_mean * momentum + mean * (1.0 - momentum))
+    layer.moving_variance.assign(layer.moving_variance * momentum + variance * (1.0 - momentum))
+    return tf.cast(outputs, layer.compute_dtype)
 
 
 def torch_batch_norm(name: str) -> layers.BatchNormalization:
     """Batch normalisation with PyTorch's BatchNorm2d defaults, for layers mirroring torchvision."""
     # eps 1e-5; PyTorch's running-average momentum 0.1 is Keras' momentum 0.9.
-    return BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
+    return fused_batch_norm(name, epsilon=1e-5, momentum=0.9)
 
 
 def _conv3x3(x: keras.KerasTensor, filters: int, stride: int, name: str) -> keras.KerasTensor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from cnnzoo.models.blocks import BatchNormalization
+from cnnzoo.models.blocks import fused_batch_norm
 
 
 def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
@@ -22,7 +22,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     for index, (filters, padding) in enumerate([(32, "same"), (64, "valid"), (128, "valid")], 1):
         # As in the tutorial: ReLU inside the convolution, then batch normalisation.
         x = layers.Conv2D(filters, 3, padding=padding, activation="relu", name=f"conv{index}")(x)
-        x = BatchNormalization(name=f"bn{index}")(x)
+        x = fused_batch_norm(f"bn{index}")(x)
         x = layers.MaxPooling2D(pool_size=2, strides=2, padding="same", name=f"pool{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
