@@ -266,7 +266,7 @@ def run_bound(root: Path, workdir: Path, precision: str) -> dict:
 
 def table(rows: list[dict], chapter: dict, bounds: dict[str, dict]) -> str:
     """The side-by-side table with ratios to the chapter's code and to the bound."""
-    header = f"{'variant':<22}{'images/s':>9}{'s/epoch':>8}{'CPU s':>7}{'train acc':>10}"
+    header = f"{'variant':<30}{'images/s':>9}{'s/epoch':>8}{'CPU s':>7}{'train acc':>10}"
     lines = [header + f"{'val acc':>8}{'best':>6}{'x chapter':>10}{'of bound':>9}{'(CPU)':>6}"]
     for row in rows:
         accuracy = row.get("val_accuracy")
@@ -282,7 +282,7 @@ def table(rows: list[dict], chapter: dict, bounds: dict[str, dict]) -> str:
                 f"{row['train_accuracy']:>10.3f}{accuracy:>8.3f}{row['best_val_accuracy']:>6.3f}"
             )
         lines.append(
-            f"{row['label']:<22}{row['images_per_s']:>9.1f}{row['epoch_seconds']:>8.2f}"
+            f"{row['label']:<30}{row['images_per_s']:>9.1f}{row['epoch_seconds']:>8.2f}"
             f"{row['epoch_cpu_seconds']:>7.1f}{accuracies}"
             f"{row['images_per_s'] / chapter['images_per_s']:>9.2f}x{of_bound}"
         )
