@@ -6,10 +6,13 @@ that need it, so `cnnzoo --help` and `cnnzoo config validate` stay fast.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -53,6 +56,36 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Print cnnzoo's own warnings as one `warning:` line; others keep Python's format."""
+    if category.__module__.startswith("cnnzoo"):
+        typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
+def _needs_tensorflow(command: Callable[..., None]) -> Callable[..., None]:
+    """Import TensorFlow before `command` runs, dropping its native start-up lines from stderr.
+
+    (`train` and `download` filter around their own imports, so their progress is never held back.)
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from cnnzoo.devices import quiet_native_logs
+
+        with quiet_native_logs():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        command(*args, **kwargs)
+
+    return run
+
+
 @app.callback()
 def _main(
     version: Annotated[
@@ -63,6 +96,7 @@ def _main(
     _state["debug"] = debug
     # Quieten TensorFlow's C++ start-up chatter unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.showwarning = _show_warning
 
 
 @config_app.command("show")
@@ -200,6 +234,7 @@ def download(
 
 
 @augment_app.command("preview")
+@_needs_tensorflow
 def augment_preview(
     config: ConfigOption,
     set_: SetOption = None,
@@ -231,6 +266,7 @@ RunsArgument = Annotated[list[Path], typer.Argument(help="Run folders written by
 
 
 @app.command()
+@_needs_tensorflow
 def evaluate(
     run_dir: RunArgument,
     data: Annotated[
@@ -257,6 +293,7 @@ def evaluate(
 
 
 @app.command()
+@_needs_tensorflow
 def predict(
     run_dir: RunArgument,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
@@ -307,6 +344,7 @@ def plot(
 
 
 @app.command()
+@_needs_tensorflow
 def compare(
     run_dirs: RunsArgument,
     fmt: Annotated[str, typer.Option("--format", help="table, markdown or csv.")] = "table",
@@ -325,6 +363,7 @@ def compare(
 
 
 @app.command()
+@_needs_tensorflow
 def export(
     run_dir: RunArgument,
     fmt: Annotated[str, typer.Option("--format", help="savedmodel, tflite or onnx.")],
@@ -346,19 +385,11 @@ def export(
         typer.echo(f"Max |probability difference| vs model.keras: {result.max_difference:.2e}")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
-        sys.exit(130)
-
-
 INCEPTION_TABLE = "inception-table"
 
 
 @app.command("models")
+@_needs_tensorflow
 def models(
     name: Annotated[
         str | None,
@@ -430,3 +461,12 @@ def _checked_model(
     data = {"image_size": [height, width], "channels": channels}
     config = resolve({"data": data, "model": {"name": name, **options}}, "cnnzoo models")
     return config.image_shape, config.model.options
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
+        sys.exit(130)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,17 @@ def test_train_without_mnist_says_how_to_get_it(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "cnnzoo download mnist" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_tensorflow_commands_print_no_native_start_up_lines() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", "models", "lenet", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["name"] == "lenet"
+    assert result.stderr == ""

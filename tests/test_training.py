@@ -219,3 +219,12 @@ def test_same_seed_and_deterministic_give_the_same_history(mnist_npz: Path, tmp_
     first, second = history(tmp_path / "run0"), history(tmp_path / "run1")
     assert first == second
     assert len(first) == 2 and first[0]["loss"] != first[1]["loss"]
+
+
+def test_run_files_are_readable_by_others_like_plain_files(tmp_path) -> None:
+    from cnnzoo import runs
+
+    runs.write_json(tmp_path / "metrics.json", {"accuracy": 1.0})
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

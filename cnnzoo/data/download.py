@@ -118,7 +118,10 @@ def download_mnist(
     if target.is_file() and not force:
         return Fetched(target, False)
     url = url or MNIST_URL
-    import keras
+    from cnnzoo.devices import quiet_native_logs
+
+    with quiet_native_logs():
+        import keras
 
     with _staging(target.parent, MNIST_FILE) as temp:
         output = contextlib.nullcontext() if progress else contextlib.redirect_stdout(io.StringIO())
