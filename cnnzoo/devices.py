@@ -22,9 +22,9 @@ from cnnzoo.config import HardwareConfig
 from cnnzoo.errors import CnnzooError, ConfigError
 
 # Measured by scripts/bench_precision.py (docs/benchmarks.md): on the reference CPU (AVX512_BF16,
-# TensorFlow 2.21 with oneDNN) mixed_bfloat16 trained the tutorial CNN 1.4x faster per CPU-second
-# than float32 (LeNet on 28x28 MNIST: no difference), so `precision: auto` picks it on CPUs with
-# native bf16. Set to False if the benchmark shows no gain on the CPUs you train on.
+# TensorFlow 2.21 with oneDNN) mixed_bfloat16 trained the tutorial CNN 1.8x faster end to end than
+# float32 (2.2x for the step alone; LeNet on 28x28 MNIST: no difference), so `precision: auto`
+# picks it on CPUs with native bf16. Set to False if the benchmark shows no gain on your CPUs.
 CPU_BF16_PAYS = True
 MIN_FLOAT16_CAPABILITY = (7, 0)  # Volta tensor cores: float16 matmuls and convolutions gain.
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cnnzoo.cli import app
 from cnnzoo.compare import COLUMNS
 
-from .trained_runs import mnist_run, monkeys_run
+from .trained_runs import mnist_run
 
 
 @pytest.fixture(scope="session")
@@ -25,11 +25,6 @@ def mnist(tmp_path_factory):
         result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
         assert result.exit_code == 0, result.output
     return run_dir
-
-
-@pytest.fixture(scope="session")
-def monkeys(tmp_path_factory):
-    return monkeys_run(tmp_path_factory)
 
 
 def _csv(mnist, monkeys, *options):

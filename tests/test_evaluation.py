@@ -18,17 +18,7 @@ from cnnzoo.cli import app
 from cnnzoo.data.synthetic import make_class_folder
 from cnnzoo.evaluation import compute_metrics
 
-from .trained_runs import directory_run, mnist_run, monkeys_run
-
-
-@pytest.fixture(scope="session")
-def mnist(tmp_path_factory):
-    return mnist_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def monkeys(tmp_path_factory):
-    return monkeys_run(tmp_path_factory)
+from .trained_runs import directory_run
 
 
 @pytest.fixture(scope="session")

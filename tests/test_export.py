@@ -13,13 +13,6 @@ from typer.testing import CliRunner
 from cnnzoo.cli import app
 from cnnzoo.export import export_run, load_exported
 
-from .trained_runs import mnist_run
-
-
-@pytest.fixture(scope="session")
-def mnist(tmp_path_factory):
-    return mnist_run(tmp_path_factory)
-
 
 @pytest.fixture(scope="session")
 def test_images(mnist):

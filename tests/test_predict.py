@@ -15,18 +15,6 @@ from typer.testing import CliRunner
 from cnnzoo.cli import app
 from cnnzoo.predict import expand_images
 
-from .trained_runs import mnist_run, monkeys_run
-
-
-@pytest.fixture(scope="session")
-def mnist(tmp_path_factory):
-    return mnist_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def monkeys(tmp_path_factory):
-    return monkeys_run(tmp_path_factory)
-
 
 @pytest.fixture(scope="session")
 def digits(mnist, tmp_path_factory):
