@@ -98,4 +98,4 @@ def test_mirrored_run_saves_reestimated_batch_norm_statistics(trained: dict) -> 
 
     code, out, err, run_dir = trained["mirrored"]
     assert code == 0, err
-    assert_carries_fresh_statistics(run_dir, runs.resume_config(run_dir))
+    assert_carries_fresh_statistics(run_dir, load_config(run_dir / runs.CONFIG_FILE))
