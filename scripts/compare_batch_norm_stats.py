@@ -4,8 +4,9 @@ For each model config and each way of keeping batch-norm statistics, train on an
 file (e.g. scikit-learn's real digits from scripts/make_digits.py) and, at every epoch end, set
 beside the validation accuracy cnnzoo reports the accuracy of the same weights whose statistics
 were set from scratch from the whole training split in one training-mode pass (`fresh`):
-- `running 0.99`: Keras' moving average with Keras' default momentum (`batch_norm_stats: running`);
-- `running 0.9`: the same with torchvision's momentum 0.1 (Keras' 0.9);
+- `running`: the moving average alone (`batch_norm_stats: running`) with the architecture's own
+  momentum (Keras' default 0.99 for LeNet and the tutorial CNN; torchvision's 0.9 for ResNet-18);
+- `running 0.9`: the moving average with torchvision's momentum 0.1 (Keras' 0.9) everywhere;
 - `reestimate`: cnnzoo's default, re-estimated from training batches at each epoch end.
 Training is the same in every mode (same seed, same weights): only the statistics differ.
 
@@ -28,7 +29,7 @@ import numpy as np
 from cnnzoo.batch_norm_stats import batch_norm_layers
 
 MODES = {
-    "running 0.99": ("running", None),
+    "running": ("running", None),
     "running 0.9": ("running", 0.9),
     "reestimate": ("reestimate", None),
 }
