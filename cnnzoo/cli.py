@@ -2,8 +2,9 @@
 
 The command modules (`cli_config`, `cli_models`, `cli_runs`) are registered here, the only place
 with the Typer app. Every command's errors go through one handler, `_Commands.invoke`: a
-CnnzooError becomes `error:` lines and its exit code (2 for config errors, 1 otherwise); Typer
-itself refuses bad options and choices with exit code 2 before a command runs. TensorFlow is
+CnnzooError becomes `error:` lines and its exit code (2 for config errors, 1 otherwise), a usage
+error Typer finds (a bad choice, a missing argument) one `error:` line and exit code 2, before the
+command runs. TensorFlow is
 imported lazily inside the commands that need it, so `cnnzoo --help` and `cnnzoo config validate`
 stay fast.
 """
@@ -18,6 +19,11 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+
+try:  # Typer 0.2x carries its own copy of Click; older Typers use Click itself.
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from cnnzoo import __version__, cli_config, cli_models, cli_runs
 from cnnzoo.cli_common import ConfigOption, SetOption, needs_tensorflow
@@ -42,6 +48,13 @@ class _Commands(TyperGroup):
                 raise
             _print_error(str(error) or type(error).__name__)
             raise typer.Exit(error.exit_code) from None
+        except click_exceptions.UsageError as error:
+            if isinstance(error, getattr(click_exceptions, "NoArgsIsHelpError", ())):
+                raise  # `cnnzoo config` alone prints its help
+            message = error.format_message().replace("Value error, ", "")
+            where = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
+            _print_error(message + where)
+            raise typer.Exit(2) from None
 
 
 app = typer.Typer(
@@ -223,7 +236,7 @@ app.command("models")(cli_models.models)
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(prog_name="cnnzoo")
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
         sys.exit(130)
