@@ -17,7 +17,6 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -50,12 +49,17 @@ class Finding:
         return asdict(self)
 
 
-def _advice(learning_rate: float, recipes: Sequence[str]) -> str:
+def _advice(learning_rate: float, recipes: Sequence[str], lower: bool = True) -> str:
     recipe = (
         f", or start from a recipe config (cnnzoo train -c {recipes[0]})"
         if recipes
-        else ", or start from a recipe config (cnnzoo train -c recipe_...)"
+        else ", or start from a recipe config (`cnnzoo config list` shows them)"
     )
+    if not lower:  # never above chance: the steps may be too small to move at all
+        return (
+            f"What usually helps: a higher train.learning_rate (now {learning_rate:g}; try "
+            f"{learning_rate * 10:g}), or checking that the labels match the images{recipe}"
+        )
     return (
         f"What usually helps: a lower train.learning_rate (now {learning_rate:g}; try "
         f"{learning_rate / 10:g}), a warm-up (train.warmup_epochs: 2 with train.schedule: cosine)"
@@ -98,6 +102,9 @@ def diagnose(
     recent = rows[-CHANCE_EPOCHS:]
     if len(recent) == CHANCE_EPOCHS and all(_at_chance(row, num_classes) for row in recent):
         accuracy = rows[-1].get("accuracy")
+        # A loss that jumped above chance first means steps too large; one that never left it
+        # (a tiny learning rate, say) means steps too small.
+        jumped = max(losses) > (1 + CHANCE_LOSS_BAND) * chance
         shown = f" and training accuracy {accuracy:.1%} (chance {1 / num_classes:.1%})"
         return Finding(
             "collapse",
@@ -105,7 +112,7 @@ def diagnose(
             f"the training loss has stayed at the chance level ln({num_classes}) = {chance:.3f} "
             f"(now {loss:.3f}){shown if accuracy is not None else ''} for {CHANCE_EPOCHS} "
             "epochs: the network gives every image the same answer",
-            advice,
+            _advice(learning_rate, recipes, lower=jumped),
         )
     return None
 
@@ -172,18 +179,14 @@ class HealthMonitor(keras.callbacks.Callback):
 
 def recipes_for(dataset: str) -> list[str]:
     """Names of the shipped recipe configs (`recipe_*.yaml`) that train on `dataset`."""
-    import yaml
+    from cnnzoo.config_files import read_with_bases, shipped_configs
 
-    package = Path(__file__).resolve().parent
-    names: list[str] = []
-    for folder in (package / "configs", package.parent / "configs"):
-        for path in sorted(folder.glob("recipe_*.yaml")):
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError):
-                continue
-            if (data.get("data") or {}).get("dataset") == dataset and path.stem not in names:
-                names.append(path.stem)
+    names = []
+    for name, path in shipped_configs().items():
+        if name.startswith("recipe_"):
+            data = read_with_bases(path).get("data") or {}
+            if data.get("dataset") == dataset:
+                names.append(name)
     return names
 
 

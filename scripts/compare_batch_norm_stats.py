@@ -109,22 +109,12 @@ def run(name: str, data: Path, epochs: int, overrides: list[str], out: Path) -> 
     table = {}
     for mode, (stats, momentum) in MODES.items():
         sets = [f"data.path={data}", f"train.epochs={epochs}", f"output_dir={out}", *overrides]
-        config = load_config(_config_path(name), [*sets, f"train.batch_norm_stats={stats}"])
+        config = load_config(name, [*sets, f"train.batch_norm_stats={stats}"])
         fresh = FreshStatistics(*split_arrays(config), momentum)
         start = time.perf_counter()
         train_from_config(config, log=lambda line: None, callbacks=[fresh])
         table[mode] = (fresh.rows, time.perf_counter() - start)
     return table
-
-
-def _config_path(name: str) -> Path:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    for folder in (Path("cnnzoo/configs"), Path("configs")):
-        if (folder / f"{name}.yaml").exists():
-            return folder / f"{name}.yaml"
-    raise SystemExit(f"error: no config named {name} in cnnzoo/configs/ or configs/")
 
 
 def report(name: str, table: dict) -> float:

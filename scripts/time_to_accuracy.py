@@ -33,16 +33,6 @@ def _cpu_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def _config_path(name: str) -> Path:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    for folder in (Path("cnnzoo/configs"), Path("configs")):
-        if (folder / f"{name}.yaml").exists():
-            return folder / f"{name}.yaml"
-    raise SystemExit(f"error: no config named {name} in cnnzoo/configs/ or configs/")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--config", required=True, help="config name or path")
@@ -60,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnnzoo.training import train_from_config
 
     with tempfile.TemporaryDirectory(prefix="cnnzoo-tta-") as out:
-        config = load_config(_config_path(args.config), [f"output_dir={out}", *args.set])
+        config = load_config(args.config, [f"output_dir={out}", *args.set])
         test, _ = load_split(config, "test")
         images, labels = zip(*test.as_numpy_iterator(), strict=True)
         images, labels = np.concatenate(images), np.argmax(np.concatenate(labels), axis=1)

@@ -82,3 +82,9 @@ def test_a_warned_run_goes_on_and_keeps_the_finding(digits_npz: Path, tmp_path: 
     record = read(tmp_path / "run", "run.json")
     assert record["status"] == "completed" and record["epochs_completed"] == 2
     assert record["health"]["epoch"] == 1 and record["health"]["stopped"] is False
+
+
+def test_a_loss_that_never_left_chance_asks_for_a_higher_rate() -> None:
+    finding = diagnose(_rows((2.31, 0.10), (2.30, 0.10)), 10, 1e-12)
+    assert finding is not None and finding.kind == "collapse"
+    assert "a higher train.learning_rate (now 1e-12; try 1e-11)" in finding.advice

@@ -25,7 +25,7 @@ def test_monkeys_recipe_learns_where_the_faithful_config_collapses(tmp_path: Pat
     runs = {}
     for config, epochs in (("monkeys_tutorial", 4), ("recipe_monkeys_scratch", 6)):
         process = start_cli(
-            *("train", "-c", f"configs/{config}.yaml", "-o", str(tmp_path / config)),
+            *("train", "-c", config, "-o", str(tmp_path / config)),
             *("-s", f"data.path={folder}", "-s", f"train.epochs={epochs}"),
         )
         runs[config] = finish(process, timeout=1800)
