@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.config import DataConfig
-from cnnzoo.data.catalog import MONKEYS_KAGGLE_REF
-from cnnzoo.data.download import (
+from cnnzoo.data.mnist import mnist_file
+from cnnzoo.data.monkeys import (
+    MONKEYS_KAGGLE_REF,
     download_monkeys,
     extract_monkeys_zip,
-    mnist_file,
     monkeys_root,
     read_monkey_labels,
 )
@@ -438,7 +438,7 @@ def test_download_usage_errors_exit_2(env):
     typo = invoke("download", "monkey")
     assert typo.exit_code == 2 and 'Did you mean "monkeys"' in typo.stderr
     url_for_kaggle = invoke("download", "monkeys", "--url", "http://x")
-    assert url_for_kaggle.exit_code == 2 and "mnist only" in url_for_kaggle.stderr
+    assert url_for_kaggle.exit_code == 2 and "mnist and archive only" in url_for_kaggle.stderr
 
 
 def test_train_on_missing_mnist_names_the_download_command(env):
