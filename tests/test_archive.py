@@ -293,7 +293,30 @@ def test_not_an_archive_and_file_urls(tmp_path, cache, archives):
         "download", "archive", "--url", local.as_uri(), "--sha256", sha256(local.read_bytes())
     )
     assert ok.exit_code == 0, ok.output
-    assert entries(cache) == [f"archive-{sha256(local.read_bytes())[:16]}"]
+    target = cache / f"archive-{sha256(local.read_bytes())[:16]}"
+    (target / "cat" / "cat00.jpg").unlink()  # damage the copy, then replace it
+    forced = invoke(
+        "download",
+        "archive",
+        "--url",
+        local.as_uri(),
+        "--sha256",
+        sha256(local.read_bytes()),
+        "--force",
+    )
+    assert forced.exit_code == 0 and forced.stdout.startswith("Downloaded archive"), forced.output
+    assert (target / "cat" / "cat00.jpg").is_file()
+    assert entries(cache) == [target.name]
+
+
+def test_evaluate_data_holds_out_a_whole_folder(pets):
+    from cnnzoo.evaluation import with_data_path
+
+    fields = {"dataset": "archive", "url": "http://x/a.zip", "sha256": "0" * 64}
+    config = with_data_path(resolve({"data": fields}, "test"), pets)
+    validation, classes = split_source(config, "validation")
+    assert classes == CLASSES
+    assert len(validation) == len(CLASSES) * PER_CLASS
 
 
 def test_usage_errors_exit_2_and_unreachable_servers_exit_1(cache):
