@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cnnzoo.config_files import apply_override, find_config, read_with_bases
 from cnnzoo.data.catalog import DATASETS
+from cnnzoo.data.schema import DataConfig  # noqa: F401 (re-exported: every `data:` schema's base)
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import MODELS, ModelOptions, check_input_shape
 from cnnzoo.registry import did_you_mean
@@ -28,37 +29,12 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class DataConfig(Section):
-    """Which dataset to read, from where, at what size."""
-
-    dataset: str = "mnist"
-    path: str | None = None
-    val_path: str | None = None
-    data_dir: str | None = None
-    download: bool = False
-    url: str | None = None
-    sha256: str | None = None
-    image_size: list[int] | None = Field(default=None, min_length=2, max_length=2)
-    channels: Literal[1, 3] | None = None
-    validation_split: float | None = Field(default=None, ge=0.0, lt=1.0)
-    cache: Literal["auto", "memory", "disk", "none"] = "auto"
-    bad_files: Literal["skip", "error"] = "skip"
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, name: str) -> str:
-        try:
-            DATASETS.get(name)
-        except ConfigError as error:  # a ValueError, so that pydantic reports it with the rest
-            raise ValueError(str(error)) from None
-        return name
-
-    @field_validator("image_size")
-    @classmethod
-    def _positive_size(cls, size: list[int] | None) -> list[int] | None:
-        if size is not None and min(size) < 1:
-            raise ValueError("image_size must be two positive integers [height, width]")
-        return size
+# The `data:` section: a union of the registered datasets' schemas, keyed on `dataset`.
+DataSection = Annotated[
+    Union[tuple(DATASETS.get(name).schema for name in DATASETS)],  # noqa: UP007 (built at run time)
+    Field(discriminator="dataset"),
+]
+DEFAULT_DATASET = "mnist"
 
 
 class AugmentConfig(Section):
@@ -152,7 +128,7 @@ class Config(Section):
     name: str = "run"
     seed: int = 42
     output_dir: str = "runs"
-    data: DataConfig = DataConfig()
+    data: DataSection = Field(default_factory=lambda: DATASETS.get(DEFAULT_DATASET).schema())
     augment: AugmentConfig = AugmentConfig()
     model: ModelConfig = Field(default_factory=lambda: MODELS.get(DEFAULT_MODEL).schema())
     train: TrainConfig = TrainConfig()
@@ -164,10 +140,15 @@ class Config(Section):
         # `name` may be left out, as every other key: it defaults to lenet.
         return {"name": DEFAULT_MODEL, **model} if isinstance(model, dict) else model
 
+    @field_validator("data", mode="before")
+    @classmethod
+    def _default_dataset(cls, data: Any) -> Any:
+        # `dataset` may be left out too: it defaults to mnist.
+        return {"dataset": DEFAULT_DATASET, **data} if isinstance(data, dict) else data
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(height, width, channels) of the images fed to the model."""
-        assert self.data.image_size is not None and self.data.channels is not None, "unresolved"
         return (*self.data.image_size, self.data.channels)  # type: ignore[return-value]
 
 
@@ -180,13 +161,17 @@ def _describe_error(error: dict[str, Any]) -> tuple[str, str]:
     if loc[:1] == ["model"] and len(loc) > 1 and loc[1] in MODELS:
         schema = MODELS.get(loc[1]).schema  # the union's tag: the model's own options
         loc = ["model", *loc[2:]]
+    if loc[:1] == ["data"] and len(loc) > 1 and loc[1] in DATASETS:
+        return _describe_data_error(error, loc[1], ["data", *loc[2:]])
     path = ".".join(loc)
     kind, value = error["type"], error.get("input")
     if kind == "union_tag_invalid":
+        registry, tag = (DATASETS, "dataset") if loc == ["data"] else (MODELS, "name")
         try:
-            MODELS.get(str(error["ctx"]["tag"]))
+            registry.get(str(error["ctx"]["tag"]))
         except ConfigError as unknown:
-            return f"{path}.name", f"{path}.name: {unknown}"
+            received = f" Received: {error['ctx']['tag']!r}"
+            return f"{path}.{tag}", f"{path}.{tag}: {unknown}{received}"
     if kind == "extra_forbidden" and schema is not None:
         name = error["loc"][1]
         known = [key for key in schema.model_fields if key != "name"]
@@ -208,6 +193,25 @@ def _describe_error(error: dict[str, Any]) -> tuple[str, str]:
     if kind == "literal_error":
         message += did_you_mean(str(value), re.findall(r"'([^']*)'", error["ctx"]["expected"]))
     return path, f"{path}: {message} Received: {value!r}"
+
+
+def _describe_data_error(error: dict[str, Any], name: str, loc: list[str]) -> tuple[str, str]:
+    """(key path, one-line description) of an error inside dataset `name`'s `data:` schema."""
+    schema = DATASETS.get(name).schema
+    path, key = ".".join(loc), loc[-1]
+    if error["type"] == "extra_forbidden":
+        known = schema.accepted_keys()
+        return path, (
+            f'data: unknown key "{key}" for dataset "{name}".'
+            + did_you_mean(key, known)
+            + f" Keys it takes: {', '.join(known)}. Received: {key}={error.get('input')!r}"
+        )
+    if error["type"] == "missing":
+        field = schema.model_fields[key]
+        return path, (
+            f"{path}: the {name} dataset needs this key: {field.description}. Received: nothing"
+        )
+    return _describe_error({**error, "loc": tuple(loc)})
 
 
 def _fields_at(loc: list[str]) -> list[str]:
@@ -241,32 +245,38 @@ def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Con
     data.setdefault("name", default_name)
     config = validate(data, source)
 
-    dataset = DATASETS.get(config.data.dataset)
-    data_updates = {
-        "image_size": config.data.image_size or list(dataset.image_size),
-        "channels": config.data.channels or dataset.channels,
-        "validation_split": (
-            dataset.validation_split
-            if config.data.validation_split is None
-            else config.data.validation_split
-        ),
-    }
-    image_shape = (*data_updates["image_size"], data_updates["channels"])
     try:
-        check_input_shape(config.model.name, image_shape, config.model.options)
+        check_input_shape(config.model.name, config.image_shape, config.model.options)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
-    return config.model_copy(update={"data": config.data.model_copy(update=data_updates)})
+    return config
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load a config file (or a shipped config by name), merge its bases, override, validate."""
+def load_config(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, saved: bool = False
+) -> Config:
+    """Load a config file (or a shipped config by name), merge its bases, override, validate.
+
+    `saved`: the file is a run folder's config.yaml, perhaps written by an earlier cnnzoo whose
+    single `data:` schema saved every dataset's keys (an MNIST run saved `val_path: null`). Those
+    keys had no effect on the run, so they are dropped rather than refused.
+    """
     reference, path = path, find_config(path)
     data = read_with_bases(path)
+    if saved:
+        data = _without_foreign_data_keys(data)
     for assignment in overrides:
         data = apply_override(data, assignment)
     source = f"{reference}" + (" (with --set overrides)" if overrides else "")
     return resolve(data, source, default_name=path.stem)
+
+
+def _without_foreign_data_keys(data: dict[str, Any]) -> dict[str, Any]:
+    section = data.get("data")
+    if not isinstance(section, dict) or section.get("dataset", DEFAULT_DATASET) not in DATASETS:
+        return data
+    taken = DATASETS.get(section.get("dataset", DEFAULT_DATASET)).schema.model_fields
+    return {**data, "data": {key: value for key, value in section.items() if key in taken}}
 
 
 def to_dict(config: Config) -> dict[str, Any]:

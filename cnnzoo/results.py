@@ -141,4 +141,4 @@ def open_run(path: str | Path) -> RunFolder:
             f"{path} is not a cnnzoo run folder: it has no {runs.CONFIG_FILE}. Pass a folder "
             "written by `cnnzoo train`."
         )
-    return RunFolder(path, load_config(path / runs.CONFIG_FILE))
+    return RunFolder(path, load_config(path / runs.CONFIG_FILE, saved=True))

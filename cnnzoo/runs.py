@@ -206,8 +206,8 @@ def resume_config(
             f"{run_dir} is not a cnnzoo run folder: it {what}. Pass the folder `cnnzoo train` "
             "printed as 'Run folder: ...'."
         )
-    saved = load_config(run_dir / CONFIG_FILE)
-    new = load_config(config_file or run_dir / CONFIG_FILE, overrides or [])
+    saved = load_config(run_dir / CONFIG_FILE, saved=True)
+    new = load_config(config_file or run_dir / CONFIG_FILE, overrides or [], saved=not config_file)
     breaking = [
         f"{key}: {before!r} -> {after!r}"
         for key, (before, after) in config_changes(saved, new).items()

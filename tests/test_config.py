@@ -10,6 +10,7 @@ import yaml
 
 from cnnzoo.config import load_config, to_dict
 from cnnzoo.config_files import SHIPPED_DIR, description, shipped_configs
+from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import ConfigError
 
 from .helpers import CONFIGS, REPO, run_cli
@@ -114,6 +115,78 @@ def test_config_show_prints_the_resolved_config(tmp_path: Path) -> None:
     assert shown["train"]["epochs"] == 4
     assert shown["model"] == {"name": "lenet", "variant": "classic"}
     assert shown["data"]["image_size"] == [28, 28]
+    # Only the keys MNIST takes, with the plugin's defaults.
+    assert shown["data"] == {
+        "dataset": "mnist",
+        "path": None,
+        "image_size": [28, 28],
+        "channels": 1,
+        "cache": "auto",
+        "bad_files": "skip",
+        "data_dir": None,
+        "download": False,
+        "url": None,
+        "sha256": None,
+        "validation_split": 0.1,
+    }
+
+
+def test_config_show_prints_only_the_keys_of_the_dataset(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "data: {dataset: directory, path: photos, val_path: v}\n")
+    result = run_cli("config", "show", str(path), "--set", "data.dataset=monkeys")
+    assert result.returncode == 2
+    assert 'unknown key "val_path" for dataset "monkeys"' in result.stderr
+    result = run_cli("config", "show", str(path))
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)["data"]
+    assert list(shown) == [
+        "dataset",
+        "path",
+        "image_size",
+        "channels",
+        "cache",
+        "bad_files",
+        "val_path",
+        "validation_split",
+    ]
+    assert (shown["path"], shown["image_size"], shown["validation_split"]) == (
+        "photos",
+        [128, 128],
+        0.2,
+    )
+
+
+# A run folder's config.yaml as the first version wrote it (one flat `data:` for every dataset).
+OLD_SAVED_DATA = {
+    "mnist": "dataset: mnist\n  path: null\n  val_path: null\n  url: null\n  sha256: null\n"
+    "  validation_split: 0.1\n",
+    "monkeys": "dataset: monkeys\n  path: /m\n  val_path: null\n  url: null\n  sha256: null\n"
+    "  validation_split: 0.0\n",
+    "directory": "dataset: directory\n  path: /d\n  val_path: /v\n  url: null\n"
+    "  sha256: null\n  validation_split: 0.2\n",
+}
+
+
+@pytest.mark.parametrize("dataset", OLD_SAVED_DATA)
+def test_a_run_config_saved_by_the_first_version_still_loads(dataset: str, tmp_path: Path) -> None:
+    saved = write(
+        tmp_path / "config.yaml",
+        f"name: old\ndata:\n  {OLD_SAVED_DATA[dataset]}  data_dir: null\n  download: false\n"
+        "  image_size: [32, 32]\n  channels: 3\n  cache: auto\n  bad_files: skip\n",
+    )
+    config = load_config(saved, saved=True)
+    assert (config.data.dataset, config.data.image_size, config.data.channels) == (
+        dataset,
+        [32, 32],
+        3,
+    )
+    assert set(to_dict(config)["data"]) == {
+        "dataset",
+        *DATASETS.get(dataset).schema.accepted_keys(),
+    }
+    # The same keys in a config a user writes are errors: a run folder's file is the exception.
+    with pytest.raises(ConfigError, match=f'unknown key "\\w+" for dataset "{dataset}"'):
+        load_config(saved)
 
 
 def test_every_error_of_a_file_is_reported_in_one_pass(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel
 
 from cnnzoo.config import Config
+from cnnzoo.data.catalog import DATASETS
 from cnnzoo.models import MODELS
 
 from .helpers import REPO
@@ -28,6 +29,13 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 def test_every_config_key_is_documented() -> None:
     missing = [key for key in _keys(Config) if f"`{key.split('.')[-1]}`" not in README]
     assert not missing, f"README lacks config keys: {missing}"
+
+
+def test_every_dataset_and_its_data_keys_are_documented() -> None:
+    for name in DATASETS:
+        assert f"`{name}`" in README, name
+        for key in DATASETS.get(name).schema.accepted_keys():
+            assert f"`{key}`" in README, f"data.{key} ({name})"
 
 
 def test_every_model_and_its_options_are_documented() -> None:

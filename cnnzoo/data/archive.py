@@ -17,7 +17,9 @@ import zipfile
 import zlib
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
 
 from cnnzoo.data.fetch import (
     DownloadError,
@@ -36,10 +38,11 @@ from cnnzoo.data.folders import (
     folder_split,
     list_class_folders,
 )
+from cnnzoo.data.schema import DatasetDefaults, DownloadableData, Fraction
 from cnnzoo.errors import CnnzooError, ConfigError
 
 if TYPE_CHECKING:
-    from cnnzoo.config import Config, DataConfig
+    from cnnzoo.config import Config
 
 _SYMLINK = 0o120000  # the file type bits of a symbolic link in a zip entry's Unix mode
 
@@ -135,7 +138,18 @@ def check_layout(layout: FolderLayout) -> list[str]:
     return classes
 
 
-def _source(data: DataConfig) -> tuple[str, str]:
+class ArchiveData(DownloadableData):
+    """`data:` for an archive of class folders: its `url` and `sha256` (required), optionally
+    an unpacked copy (`path`), a separate validation folder (`val_path`) or a holdout."""
+
+    dataset: Literal["archive"] = "archive"
+    url: str = Field(description="the URL of a .zip or .tar.gz of class folders")
+    sha256: str = Field(description="the archive's SHA-256 (`sha256sum FILE`)")
+    val_path: str | None = None
+    validation_split: Fraction = 0.2
+
+
+def _source(data: ArchiveData) -> tuple[str, str]:
     if not data.url or not data.sha256:
         raise ConfigError(
             "data.url and data.sha256: the archive dataset needs the URL of a .zip or .tar.gz of "
@@ -145,12 +159,12 @@ def _source(data: DataConfig) -> tuple[str, str]:
     return data.url, expected_sha256(data.sha256)
 
 
-def cache_folder(data: DataConfig) -> Path:
+def cache_folder(data: ArchiveData) -> Path:
     """Where the archive named by data.url/data.sha256 is unpacked in the cache."""
     return data_home(data.data_dir) / f"archive-{_source(data)[1][:16]}"
 
 
-def download_archive(data: DataConfig, force: bool = False, progress: bool = True) -> Fetched:
+def download_archive(data: ArchiveData, force: bool = False, progress: bool = True) -> Fetched:
     """Download data.url, check data.sha256, unpack and check it, then move it into the cache."""
     url, sha256 = _source(data)
     target = cache_folder(data)
@@ -176,7 +190,7 @@ def download_archive(data: DataConfig, force: bool = False, progress: bool = Tru
     return Fetched(target, True)
 
 
-def archive_root(data: DataConfig) -> Path:
+def archive_root(data: ArchiveData) -> Path:
     """The unpacked archive in the cache, downloaded first if `data.download`."""
     target = cache_folder(data)
     if target.is_dir():
@@ -195,19 +209,15 @@ def archive_root(data: DataConfig) -> Path:
     )
 
 
-class Archive:
+class Archive(DatasetDefaults):
     """Class folders from a .zip/.tar.gz URL (data.url, data.sha256), unpacked into the cache."""
 
     name = "archive"
     summary = "A .zip or .tar.gz of class folders at data.url, checked against data.sha256"
-    image_size = (128, 128)
-    channels = 3
-    validation_split = 0.2
+    schema = ArchiveData
     evaluation_split = "validation"
-    downloadable = True
-    takes_url = True
 
-    def fetch(self, data: DataConfig, *, force: bool = False, progress: bool = True) -> Fetched:
+    def fetch(self, data: ArchiveData, *, force: bool = False, progress: bool = True) -> Fetched:
         """Download, check and unpack the archive into the cache."""
         return download_archive(data, force, progress)
 
@@ -234,12 +244,12 @@ class Archive:
         return folder_split(
             layout,
             split,
-            data.validation_split or 0.0,
+            data.validation_split,
             config.seed,
             "The archive has no validation images to test on: set data.validation_split > 0, "
             "or data.val_path, or put train/ and validation/ (or test/) folders in it.",
         )
 
-    def with_data_path(self, data: DataConfig, path: Path) -> DataConfig:
+    def with_data_path(self, data: ArchiveData, path: Path) -> ArchiveData:
         """Every image under `path` is held out: it becomes the validation (and test) folder."""
         return data.model_copy(update={"path": str(path), "val_path": str(path)})

@@ -1,6 +1,6 @@
 """The dataset registry: the interface every dataset plugin implements, and the plugins.
 
-A dataset is one module in `cnnzoo/data/` with one class implementing `Dataset`: its defaults,
+A dataset is one module in `cnnzoo/data/` with one class implementing `Dataset`: its `data:` schema,
 how it is fetched into the cache, how its splits are listed, its class names. Adding a dataset is
 that module plus one line in `_PLUGINS` below. Nothing here imports TensorFlow.
 """
@@ -15,13 +15,14 @@ from cnnzoo.data.directory import Directory
 from cnnzoo.data.fetch import Fetched, data_home
 from cnnzoo.data.mnist import Mnist
 from cnnzoo.data.monkeys import Monkeys
+from cnnzoo.data.schema import DataConfig
 from cnnzoo.registry import Registry
 
 if TYPE_CHECKING:
-    from cnnzoo.config import Config, DataConfig
+    from cnnzoo.config import Config
     from cnnzoo.data.folders import Split
 
-__all__ = ["DATASETS", "Dataset", "Fetched", "data_home"]
+__all__ = ["DATASETS", "DataConfig", "Dataset", "Fetched", "data_home"]
 
 
 class Dataset(Protocol):
@@ -29,12 +30,17 @@ class Dataset(Protocol):
 
     name: str
     summary: str
-    image_size: tuple[int, int]  # defaults, overridden by data.image_size etc.
+    schema: type[DataConfig]  # its `data:` keys and their defaults (cnnzoo/data/schema.py)
+    image_size: tuple[int, int]  # the schema's defaults, overridden by data.image_size etc.
     channels: int
     validation_split: float
     evaluation_split: str  # what `cnnzoo evaluate` reads by default: "test" or "validation"
     downloadable: bool  # `cnnzoo download NAME` and data.download apply
     takes_url: bool  # data.url / data.sha256 (--url, --sha256) apply
+
+    def unchecked(self, **values: object) -> DataConfig:
+        """Its `data:` with `values`, required keys left None (for `cnnzoo download`)."""
+        ...
 
     def fetch(self, data: DataConfig, *, force: bool = False, progress: bool = True) -> Fetched:
         """Download into the cache (`data.data_dir`) unless already there (or `force`)."""

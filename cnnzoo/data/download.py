@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-from cnnzoo.config import DataConfig
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.data.fetch import Fetched
+from cnnzoo.data.schema import DataConfig
 from cnnzoo.errors import ConfigError
 
 __all__ = ["Fetched", "download_dataset"]
@@ -40,7 +40,7 @@ def download_dataset(
             f"--url and --sha256 apply to {with_url} only; {name} has its own source. "
             f"Received: url={url!r}, sha256={sha256!r}"
         )
-    data = data or DataConfig(dataset=name)
+    data = data or dataset.unchecked()
     updates = {"data_dir": data_dir and str(data_dir), "url": url, "sha256": sha256}
     data = data.model_copy(update={key: value for key, value in updates.items() if value})
     return dataset.fetch(data, force=force, progress=progress)

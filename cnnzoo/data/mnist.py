@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -18,10 +18,11 @@ from cnnzoo.data.fetch import (
     staging,
 )
 from cnnzoo.data.folders import Split
+from cnnzoo.data.schema import DatasetDefaults, DownloadableData, Fraction, ImageSize
 from cnnzoo.errors import CnnzooError
 
 if TYPE_CHECKING:
-    from cnnzoo.config import Config, DataConfig
+    from cnnzoo.config import Config
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -55,7 +56,18 @@ def download_mnist(
     return Fetched(target, True)
 
 
-def mnist_file(data: DataConfig) -> Path:
+class MnistData(DownloadableData):
+    """`data:` for MNIST: a local mnist.npz (`path`) or the cache, and a seeded holdout."""
+
+    dataset: Literal["mnist"] = "mnist"
+    image_size: ImageSize = [28, 28]
+    channels: Literal[1, 3] = 1
+    url: str | None = None  # a mirror of mnist.npz (default: Keras')
+    sha256: str | None = None
+    validation_split: Fraction = 0.1
+
+
+def mnist_file(data: MnistData) -> Path:
     """The `mnist.npz` to read: `data.path`, else the cache (downloaded if `data.download`)."""
     if data.path:
         path = Path(data.path).expanduser()
@@ -106,19 +118,15 @@ def load_mnist_arrays(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-class Mnist:
+class Mnist(DatasetDefaults):
     """MNIST: 60,000 training and 10,000 test digits; validation is a seeded holdout."""
 
     name = "mnist"
     summary = "MNIST handwritten digits: 60,000 train, 10,000 test, 28x28 grey (Keras mnist.npz)"
-    image_size = (28, 28)
-    channels = 1
-    validation_split = 0.1
+    schema = MnistData
     evaluation_split = "test"
-    downloadable = True
-    takes_url = True
 
-    def fetch(self, data: DataConfig, *, force: bool = False, progress: bool = True) -> Fetched:
+    def fetch(self, data: MnistData, *, force: bool = False, progress: bool = True) -> Fetched:
         """Download mnist.npz from data.url (default: Keras mirror), checked by data.sha256."""
         return download_mnist(data.data_dir, data.url, data.sha256, force, progress)
 
@@ -130,13 +138,13 @@ class Mnist:
             labels = arrays["y_test"].astype(np.int64)
             return Split(split, labels, images=arrays["x_test"]), classes
         images, labels = arrays["x_train"], arrays["y_train"].astype(np.int64)
-        num_validation = int(round(len(images) * (config.data.validation_split or 0.0)))
+        num_validation = int(round(len(images) * config.data.validation_split))
         order = np.random.default_rng(config.seed).permutation(len(images))
         index = np.sort(order[num_validation:] if split == "train" else order[:num_validation])
         if not len(index):
             return None, classes
         return Split(split, labels[index], images=images[index]), classes
 
-    def with_data_path(self, data: DataConfig, path: Path) -> DataConfig:
+    def with_data_path(self, data: MnistData, path: Path) -> MnistData:
         """Read another mnist.npz-format file."""
         return data.model_copy(update={"path": str(path)})

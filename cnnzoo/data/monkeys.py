@@ -7,14 +7,15 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from cnnzoo.data.fetch import Fetched, data_home, option, replace_into, staging
 from cnnzoo.data.folders import Split, list_class_folders, split_from_folders
+from cnnzoo.data.schema import DatasetDefaults, DownloadableData
 from cnnzoo.errors import CnnzooError
 
 if TYPE_CHECKING:
-    from cnnzoo.config import Config, DataConfig
+    from cnnzoo.config import Config
 
 MONKEYS_KAGGLE_REF = "slothkong/10-monkey-species"
 MONKEYS_FOLDER = "monkeys"
@@ -147,7 +148,14 @@ def extract_monkeys_zip(
     return Fetched(target, True)
 
 
-def monkeys_root(data: DataConfig) -> Path:
+class MonkeysData(DownloadableData):
+    """`data:` for the monkeys: a local copy (`path`: folder or zip) or the cache; Kaggle's own
+    training and validation folders, so no holdout keys."""
+
+    dataset: Literal["monkeys"] = "monkeys"
+
+
+def monkeys_root(data: DownloadableData) -> Path:
     """The extracted 10 Monkey Species folder (`training/training`, `validation/validation`,
     `monkey_labels.txt`): `data.path` (a folder or the Kaggle zip), else the cached download."""
     command = "cnnzoo download monkeys" + option("--data-dir", data.data_dir)
@@ -174,19 +182,15 @@ def monkeys_root(data: DataConfig) -> Path:
     )
 
 
-class Monkeys:
+class Monkeys(DatasetDefaults):
     """10 Monkey Species: Kaggle's training and validation folders; the test split is validation."""
 
     name = "monkeys"
     summary = f"10 Monkey Species (Kaggle {MONKEYS_KAGGLE_REF}), training/validation folders"
-    image_size = (128, 128)
-    channels = 3
-    validation_split = 0.0
+    schema = MonkeysData
     evaluation_split = "validation"
-    downloadable = True
-    takes_url = False
 
-    def fetch(self, data: DataConfig, *, force: bool = False, progress: bool = True) -> Fetched:
+    def fetch(self, data: MonkeysData, *, force: bool = False, progress: bool = True) -> Fetched:
         """Download through the official kaggle client (needs a Kaggle token)."""
         return download_monkeys(data.data_dir, force, progress)
 
@@ -204,6 +208,6 @@ class Monkeys:
             )
         return split_from_folders(split, files), [common_names[name] for name in folders]
 
-    def with_data_path(self, data: DataConfig, path: Path) -> DataConfig:
+    def with_data_path(self, data: MonkeysData, path: Path) -> MonkeysData:
         """Read another extracted copy (or the Kaggle zip)."""
         return data.model_copy(update={"path": str(path)})

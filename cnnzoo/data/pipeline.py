@@ -247,9 +247,10 @@ def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
         raise CnnzooError(f'Unknown split "{split}": expected train, validation or test.')
     source, class_names = split_source(config, split)
     if source is None:
+        holdout = config.data.model_dump(include={"validation_split", "val_path"})
+        settings = ", ".join(f"data.{key}={value}" for key, value in holdout.items())
         raise CnnzooError(
-            f"The {config.data.dataset} dataset has no {split} split with this config "
-            f"(data.validation_split={config.data.validation_split})."
+            f"The {config.data.dataset} dataset has no {split} split with this config ({settings})."
         )
     dataset, count, _ = decoded(source, config, allow_disk=False)
     return stream(dataset, config, len(class_names), count, training=False), class_names
