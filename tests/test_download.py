@@ -19,10 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
-from cnnzoo.config import DataConfig
-from cnnzoo.data.mnist import mnist_file
+from cnnzoo.data.mnist import MnistData, mnist_file
 from cnnzoo.data.monkeys import (
     MONKEYS_KAGGLE_REF,
+    MonkeysData,
     download_monkeys,
     extract_monkeys_zip,
     monkeys_root,
@@ -189,11 +189,11 @@ def test_env_credentials_download_and_dataset_location(env, kaggle, monkeypatch)
     monkeypatch.setenv("KAGGLE_USERNAME", "tester")
     monkeypatch.setenv("KAGGLE_KEY", "secret-key")
     with pytest.raises(CnnzooError, match=r"Run `cnnzoo download monkeys`.*data.download: true"):
-        monkeys_root(DataConfig(dataset="monkeys"))
+        monkeys_root(MonkeysData())
 
     fetched = download_monkeys(progress=False)
     assert fetched.fetched and fetched.path == env["cache"] / "monkeys"
-    assert monkeys_root(DataConfig(dataset="monkeys")) == fetched.path
+    assert monkeys_root(MonkeysData()) == fetched.path
     assert list(read_monkey_labels(fetched.path)) == [f"n{i}" for i in range(10)]
     assert download_monkeys(progress=False).fetched is False
     assert len(kaggle.paths("GET")) == 1
@@ -201,7 +201,7 @@ def test_env_credentials_download_and_dataset_location(env, kaggle, monkeypatch)
     for image in (fetched.path / "training/training/n2").iterdir():
         image.unlink()  # damage the copy, then replace it
     with pytest.raises(CnnzooError, match=r"n2/.*Run `cnnzoo download monkeys --force`"):
-        monkeys_root(DataConfig(dataset="monkeys"))
+        monkeys_root(MonkeysData())
     assert download_monkeys(force=True, progress=False).fetched
     assert (fetched.path / "training/training/n2/n200.jpg").is_file()
     assert cache_entries(env) == ["monkeys"]
@@ -224,7 +224,7 @@ def test_kaggle_json_in_home_is_found_without_kaggle_config_dir(env, kaggle, mon
 
 def test_train_config_with_download_true_fetches_monkeys(env, kaggle):
     write_kaggle_json(env["kaggle"])
-    root = monkeys_root(DataConfig(dataset="monkeys", download=True))
+    root = monkeys_root(MonkeysData(download=True))
     assert root == env["cache"] / "monkeys"
     assert read_monkey_labels(root)["n0"] == "mantled_howler"
 
@@ -285,7 +285,7 @@ def test_truncated_zip_leaves_nothing_complete_looking(env, kaggle, monkeys_zip)
     assert_one_error_line(result, "is not a complete zip file", "nothing was installed")
     assert cache_entries(env) == []
     with pytest.raises(CnnzooError, match="not downloaded"):
-        monkeys_root(DataConfig(dataset="monkeys"))
+        monkeys_root(MonkeysData())
 
 
 def test_zip_missing_a_class_names_it(env, kaggle, tmp_path):
@@ -318,7 +318,7 @@ def test_killed_download_never_looks_complete(env, kaggle, monkeys_zip):
     (leftover,) = cache_entries(env)
     assert leftover.startswith(".monkeys.partial-")  # the half-written zip stays hidden
     with pytest.raises(CnnzooError, match="not downloaded"):
-        monkeys_root(DataConfig(dataset="monkeys"))
+        monkeys_root(MonkeysData())
 
     kaggle.stall_after = None
     assert download_monkeys(progress=False).fetched
@@ -330,11 +330,11 @@ def test_killed_download_never_looks_complete(env, kaggle, monkeys_zip):
 
 def test_data_path_accepts_an_extracted_folder_or_the_zip(env, tmp_path, monkeys_zip):
     folder = make_monkeys_folder(tmp_path / "extracted", 1, 1, size=(8, 8))
-    assert monkeys_root(DataConfig(dataset="monkeys", path=str(folder))) == folder
+    assert monkeys_root(MonkeysData(path=str(folder))) == folder
 
     archive = tmp_path / "10-monkey-species.zip"
     archive.write_bytes(monkeys_zip)
-    root = monkeys_root(DataConfig(dataset="monkeys", path=str(archive)))
+    root = monkeys_root(MonkeysData(path=str(archive)))
     assert root == env["cache"] / "monkeys"
     assert tree(root) == zip_names(monkeys_zip, tmp_path)
     assert extract_monkeys_zip(archive).fetched is False  # already unpacked: nothing to do
@@ -345,11 +345,11 @@ def test_incomplete_folder_names_what_is_missing(env, tmp_path):
     (folder / "monkey_labels.txt").unlink()
     (folder / "training/training/n7/n700.jpg").unlink()
     with pytest.raises(CnnzooError) as caught:
-        monkeys_root(DataConfig(dataset="monkeys", path=str(folder)))
+        monkeys_root(MonkeysData(path=str(folder)))
     assert "missing images in training/training/n7/, monkey_labels.txt" in str(caught.value)
 
     with pytest.raises(CnnzooError, match=r"data.path: nothing at .*nowhere"):
-        monkeys_root(DataConfig(dataset="monkeys", path=str(tmp_path / "nowhere")))
+        monkeys_root(MonkeysData(path=str(tmp_path / "nowhere")))
 
 
 def test_monkey_labels_parse_the_real_file_and_reject_a_broken_one(tmp_path):
@@ -445,7 +445,7 @@ def test_mnist_config_url_and_download_true(env, mnist_bytes, tmp_path):
     digest = hashlib.sha256(mnist_bytes).hexdigest()
     with FileServer({"/mirror/mnist.npz": mnist_bytes}) as server:
         url = f"{server.url}/mirror/mnist.npz"
-        data = DataConfig(dataset="mnist", url=url, sha256=digest, data_dir=str(tmp_path / "d"))
+        data = MnistData(url=url, sha256=digest, data_dir=str(tmp_path / "d"))
         with pytest.raises(CnnzooError, match=r"Run `cnnzoo download mnist --data-dir .* --url"):
             mnist_file(data)
         path = mnist_file(data.model_copy(update={"download": True}))
