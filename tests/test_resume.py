@@ -170,3 +170,24 @@ def test_resume_in_mixed_float16_restores_the_loss_scale_optimizer(
         keras.mixed_precision.set_global_policy("float32")
     assert type(optimizer).__name__ == "LossScaleOptimizer"
     assert int(optimizer.iterations.numpy()) == 3 * 3
+
+
+def test_a_run_written_by_the_first_version_resumes_and_evaluates(
+    mnist_npz: Path, tmp_path: Path
+) -> None:
+    """The first version saved every dataset's keys under `data:` (MNIST runs: `val_path: null`,
+    `url: null`, ...); such a run folder still resumes and evaluates."""
+    config = load_config(tiny_config(tmp_path, mnist_npz, train={"epochs": 1}))
+    run_dir = train_from_config(config, tmp_path / "run", log=lambda *_: None)
+    assert run_dir is not None
+    saved = run_dir / runs.CONFIG_FILE
+    text = saved.read_text(encoding="utf-8")
+    old = text.replace("\n  path:", "\n  val_path: null\n  path:", 1)
+    saved.write_text(old, encoding="utf-8")
+    assert "val_path: null" in saved.read_text(encoding="utf-8")
+
+    evaluated = CliRunner().invoke(app, ["evaluate", str(run_dir)])
+    assert evaluated.exit_code == 0, evaluated.output
+    resumed = _resume(str(run_dir), "-s", "train.epochs=2")
+    assert resumed.exit_code == 0, resumed.output
+    assert [row["epoch"] for row in history(run_dir)] == [1, 2]
