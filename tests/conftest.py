@@ -38,6 +38,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.markexpr = "fast"
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the fast tier, skip importing test files that mark nothing fast (TensorFlow and all)."""
+    if config.option.markexpr != "fast" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix == ".py" and "mark.fast" not in collection_path.read_text("utf-8"):
+        return True
+    return None
+
+
 @pytest.fixture(scope="session")
 def mnist_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small mnist.npz-format file: 600 training and 100 test digits-like images."""

@@ -12,6 +12,8 @@ from cnnzoo.errors import ConfigError
 
 from .helpers import CONFIGS, run_cli
 
+pytestmark = pytest.mark.fast
+
 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")

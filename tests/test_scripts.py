@@ -55,6 +55,7 @@ def _row(out: str, label: str) -> list[str]:
         ("sse sse2", "GenuineIntel", 6, 8),
     ],
 )
+@pytest.mark.fast
 def test_peak_flops_per_cycle_follow_the_vector_width(flags, vendor, family, expected):
     bench_peak = _load("bench_peak")
     cpuinfo = (
