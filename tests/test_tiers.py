@@ -26,7 +26,7 @@ def _pytest(*arguments: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 @pytest.mark.fast
 def test_the_readme_documents_the_three_tiers() -> None:
-    for command in ("--fast", "", " -m slow"):
+    for command in (" --fast", "", " -m slow"):
         assert f"`bash scripts/test.sh{command}`" in README, command
     assert "pytestmark = pytest.mark.fast" in README and "private_run(run_dir)" in README
 
