@@ -15,7 +15,7 @@ optimizer are work too, but not counted as useful FLOPs). The first layer's inpu
 not computed, so this slightly overstates the work of models with a costly first convolution.
 
 `--profile MODEL` also runs the TensorFlow profiler over a few steps of MODEL and prints where
-the step's time goes, by op group and per convolution (forward, input and weight gradients).
+the step's time goes, by op group and per convolution (scripts/bench_profile.py).
 `--batch-norm` times the tutorial CNN with Keras' BatchNormalization and with cnnzoo's fused one,
 in float32 and mixed_bfloat16.
 
@@ -26,9 +26,7 @@ in float32 and mixed_bfloat16.
 from __future__ import annotations
 
 import argparse
-import collections
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -207,87 +205,6 @@ def batch_norm_comparison(steps: int, repeats: int, markdown: bool) -> str:
     return benchkit.render([*headers, "vs Keras' layer"], cells, markdown)
 
 
-def group(op: str) -> str:
-    """The op group a profiled TensorFlow op event ("scope/name:Type") belongs to."""
-    name, _, kind = op.rpartition(":")
-    if "Conv2DBackpropFilter" in kind:
-        return "convolution, weight gradient"
-    if "Conv2DBackpropInput" in kind:
-        return "convolution, input gradient"
-    if "Conv2D" in kind:
-        return "convolution, forward (+bias, ReLU)"
-    if re.search(r"batchnorm|moments|FusedBatchNorm", op):
-        return "batch norm, forward and gradient"
-    if "MatMul" in kind:
-        return "dense (matmul)"
-    if "Pool" in kind:
-        return "pooling, forward and gradient"
-    if re.search(r"adam|Adam|ResourceApply|AssignSub|AssignAdd|AddN|tmp_var", op):
-        return "optimizer updates, gradient sums"
-    if "Relu" in kind:
-        return "ReLU gradient"
-    return "other (loss, metrics, casts, copies)"
-
-
-def profile(name: str, steps: int, markdown: bool) -> str:
-    """Profile `steps` training steps of `name`; the time per op group and per convolution."""
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    from cnnzoo.inspection import model_stats
-
-    model, data, batch = setup(name)
-    wall = benchkit.best_step_seconds(model, data, steps, 1).wall / steps
-    logdir = Path(tempfile.mkdtemp(prefix="cnnzoo-profile-"))
-    tf.profiler.experimental.start(str(logdir))
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-    tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    space.ParseFromString(next(logdir.rglob("*.xplane.pb")).read_bytes())
-    seconds: collections.Counter[str] = collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            for event in line.events:
-                op = plane.event_metadata[event.metadata_id].name
-                if ":" in op and "/" in op:  # TensorFlow op kernels: "scope/name:Type"
-                    seconds[op] += event.duration_ps / 1e12 / steps
-    groups: collections.Counter[str] = collections.Counter()
-    for op, value in seconds.items():
-        groups[group(op)] += value
-    total = sum(groups.values())
-    lines = [
-        f"{name}, batch {batch}: {wall:.3f} s per step (wall); op kernels add up to {total:.3f} s "
-        "per step (CPU time of kernels; they may overlap on the two cores)",
-        "",
-        benchkit.render(
-            ["op group", "s/step", "share"],
-            [
-                [label, f"{value:.3f}", f"{value / total:.0%}"]
-                for label, value in groups.most_common()
-            ],
-            markdown,
-        ),
-        "",
-    ]
-    cells = []
-    for layer in model_stats(model).layers:
-        if layer.kind != "Conv2D":
-            continue
-        gflop = 2 * layer.multiply_adds * batch / 1e9
-        pattern = re.compile(rf"/{re.escape(layer.name)}(_\d+)?/")
-        mine = {op: s for op, s in seconds.items() if pattern.search(op)}
-        rates = []
-        for part in ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"):
-            spent = sum(
-                s for op, s in mine.items() if group(op) == group(f"x/y:{part}") and part in op
-            )
-            rates.append(f"{gflop / spent:.0f}" if spent else "-")
-        cells.append([layer.name, f"{gflop:.2f}", *rates])
-    headers = ["convolution", "GFLOP", "forward GFLOP/s", "input-gradient", "weight-gradient"]
-    lines.append(benchkit.render(headers, cells, markdown))
-    return "\n".join(lines)
-
-
 def main() -> None:
     """Print the CPU's peak, each model's share of it, and the profile asked for."""
     from cnnzoo.models import MODELS
@@ -353,6 +270,8 @@ def main() -> None:
         repeats = args.repeats if args.quick else max(args.repeats, 3)
         print(batch_norm_comparison(args.steps, repeats, args.markdown) + "\n")
     if args.profile:
+        from bench_profile import profile
+
         print(profile(args.profile, args.steps, args.markdown) + "\n")
     say(f"{benchkit.machine()} at the end")
 
