@@ -166,9 +166,12 @@ def batch_norm_comparison(steps: int, repeats: int, markdown: bool) -> str:
     """The tutorial CNN's step with Keras' BatchNormalization and with cnnzoo's fused one."""
     import keras
 
+    import cnnzoo.models.blocks as blocks
     import cnnzoo.models.tutorial_cnn as tutorial
 
-    fused = tutorial.fused_batch_norm
+    fused = blocks.fused_batch_norm
+    # The builder's batch norm, wherever it is looked up from (its module or the blocks).
+    holders = [module for module in (blocks, tutorial) if hasattr(module, "fused_batch_norm")]
     layers = {
         "keras.layers.BatchNormalization": lambda name, **options: keras.layers.BatchNormalization(
             name=name, **options
@@ -179,11 +182,13 @@ def batch_norm_comparison(steps: int, repeats: int, markdown: bool) -> str:
     for _ in range(repeats):  # in rotation, so that a busy moment hits every variant alike
         for precision in ("float32", "mixed_bfloat16"):
             for label, layer in layers.items():
-                tutorial.fused_batch_norm = layer  # the builder's batch norm, swapped
+                for module in holders:
+                    module.fused_batch_norm = layer
                 try:
                     model, data, _ = setup("tutorial_cnn", precision=precision)
                 finally:
-                    tutorial.fused_batch_norm = fused
+                    for module in holders:
+                        module.fused_batch_norm = fused
                 timer = benchkit.best_step_seconds(model, data, steps, 1)
                 if (precision, label) not in best or timer.wall < best[precision, label].wall:
                     best[precision, label] = timer

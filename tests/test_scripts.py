@@ -153,3 +153,12 @@ def test_bench_tutorial_prints_the_side_by_side_table(tmp_path):
     assert re.search(r"float32: \d+% of its bound in wall time, \d+% in CPU time", out)
     assert re.search(r"auto \(\w+\): [\d.]+x the chapter's code per epoch", out)
     assert (tmp_path / "bench_tutorial.json").is_file()
+
+
+@pytest.mark.slow
+def test_bench_peak_compares_keras_batch_norm_with_the_fused_one(tmp_path):
+    out = _run("bench_peak.py", "--quick", "--batch-norm", cwd=tmp_path)
+    for precision in ("float32", "mixed_bfloat16"):
+        keras_row = _row(out, f"keras.layers.BatchNormalization  {precision}")
+        assert keras_row[-1] == "1.00x", keras_row
+        assert re.fullmatch(r"[\d.]+x", _row(out, f"cnnzoo fused_batch_norm  {precision}")[-1])
