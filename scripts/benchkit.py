@@ -170,7 +170,11 @@ def say(text: str, markdown: bool = False) -> None:
 
 
 def machine() -> str:
-    """Cores, CPU model and the load average now, with a warning when others share the cores."""
+    """Cores, CPU model and the load average now, with a warning when others share the cores.
+
+    The 1-minute load average counts this benchmark's own threads (up to one per core) too, so
+    only a load above the core count means other jobs were running.
+    """
     cores = len(os.sched_getaffinity(0))
     model = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
@@ -178,8 +182,9 @@ def machine() -> str:
             model = line.split(":", 1)[1].strip()
             break
     load = os.getloadavg()[0]
-    busy = " (BUSY: other jobs share the cores; trust CPU seconds over wall)" if load > 0.5 else ""
-    return f"{cores} cores ({model}); load average {load:.2f}{busy}"
+    busy = load > cores + 0.5
+    note = " (BUSY: other jobs share the cores; trust CPU seconds over wall)" if busy else ""
+    return f"{cores} cores ({model}); load average {load:.2f}{note}"
 
 
 CONFIG_FOLDERS = (REPO / "configs", REPO / "cnnzoo" / "configs")  # the repo's, or the package's
