@@ -233,7 +233,9 @@ def compiled_model(config: Any, num_classes: int, steps_per_epoch: int) -> tuple
     strategy = devices.apply(plan, config.hardware)
     keras.backend.clear_session()
     # The one call into training: the same build, precision, XLA, optimizer, loss and metrics.
-    model = training._compiled_model(config, plan, strategy, num_classes, steps_per_epoch, None)
+    # (`compile_model` is its public name; `_compiled_model` on a cnnzoo from before it.)
+    compile_model = getattr(training, "compile_model", None) or training._compiled_model
+    model = compile_model(config, plan, strategy, num_classes, steps_per_epoch, None)
     return model, plan
 
 
