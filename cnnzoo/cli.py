@@ -284,11 +284,13 @@ def evaluate(
     """Evaluate a trained run on a held-out split; write metrics and tables into the run folder."""
     try:
         from cnnzoo.evaluation import evaluate_run, format_report
+        from cnnzoo.mistakes import format_confused_pairs
 
         result = evaluate_run(run_dir, split, data, top_k)
     except CnnzooError as error:
         _fail(error)
     typer.echo(format_report(result))
+    typer.echo(format_confused_pairs(result))
     typer.echo(f"\nWrote: {', '.join(path.name for path in result.files)} in {result.run_dir}")
 
 
@@ -470,3 +472,7 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
         sys.exit(130)
+
+
+# Commands that live in their own modules, registered on `app` (they import from here).
+from cnnzoo import cli_explain  # noqa: E402, F401
