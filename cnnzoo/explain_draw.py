@@ -31,6 +31,11 @@ def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     return np.clip((1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colours, 0.0, 1.0)
 
 
+def short(name: str, limit: int = 18) -> str:
+    """A class name cut to fit a grid tile's title."""
+    return name if len(name) <= limit else name[: limit - 1] + "\u2026"
+
+
 def _show(axis, picture: np.ndarray, title: str = "") -> None:
     axis.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
     axis.set_xticks([])
@@ -81,7 +86,7 @@ def draw_grid(
     path: Path,
     suptitle: str = "",
     columns: int | None = None,
-    tile: float = 2.0,
+    tile: float = 2.4,
     colours: Sequence[str] | None = None,
 ) -> Path:
     """Pictures in a labelled grid; `colours` sets each title's colour."""
@@ -93,7 +98,8 @@ def draw_grid(
         if index >= len(pictures):
             axis.axis("off")
             continue
-        _show(axis, pictures[index], titles[index])
+        _show(axis, pictures[index])
+        axis.set_title(titles[index], fontsize=8)
         if colours:
             axis.title.set_color(colours[index])
     if suptitle:

@@ -125,10 +125,13 @@ def write_mistakes(
         predicted=predicted[worst],
         confidence=probabilities[worst, predicted[worst]],
     )
-    from cnnzoo.explain_draw import display_image, draw_grid
+    from cnnzoo.explain_draw import display_image, draw_grid, short
 
     pictures = [display_image(image, rescale) for image in images]
-    titles = [f"{r['true']} -> {r['predicted']}\n{r['confidence']:.2f}" for r in records]
+    titles = [
+        f"true {short(r['true'])}\nsaid {short(r['predicted'])} {r['confidence']:.2f}"
+        for r in records
+    ]
     draw_grid(
         pictures,
         titles,

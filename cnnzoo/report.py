@@ -106,7 +106,7 @@ def _gradcam_samples(run: RunFolder, split: str, model: Any) -> str:
         for image, heatmap in zip(images, heatmaps, strict=True)
     ]
     titles = [
-        f"{names[t]} -> {names[p]}"
+        f"true {explain_draw.short(names[t])}\nsaid {explain_draw.short(names[p])}"
         for t, p in zip(saved["labels"], cam.class_indices, strict=False)
     ]
     png = _png(explain_draw.draw_grid, pictures, titles, columns=min(4, len(pictures)))
