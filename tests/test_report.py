@@ -17,6 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
+from cnnzoo.data.synthetic import MONKEY_CLASSES, make_monkeys_folder
 
 from .trained_runs import mnist_run, monkeys_run
 
@@ -26,10 +27,21 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the shared monkeys run (2 short epochs: it makes mistakes), evaluated."""
-    copy = tmp_path_factory.mktemp("report") / "monkeys"
+    """A private copy of the shared monkeys run, evaluated on relabelled images.
+
+    Each validation class folder holds the next class's images, so the evaluation has mistakes
+    however well the run learned.
+    """
+    root = tmp_path_factory.mktemp("report")
+    copy = root / "monkeys"
     shutil.copytree(monkeys_run(tmp_path_factory), copy)
-    result = runner.invoke(app, ["evaluate", str(copy)])
+    data = make_monkeys_folder(root / "relabelled", 1, 3, size=(32, 32), seed=5)
+    folders = data / "validation" / "validation"
+    for name in MONKEY_CLASSES:
+        (folders / name).rename(folders / f"{name}.old")
+    for index, name in enumerate(MONKEY_CLASSES):
+        (folders / f"{name}.old").rename(folders / MONKEY_CLASSES[(index + 1) % 10])
+    result = runner.invoke(app, ["evaluate", str(copy), "--data", str(data)])
     assert result.exit_code == 0, result.output
     return copy
 
@@ -68,8 +80,9 @@ def test_evaluate_writes_mistakes_that_match_the_confusion_matrix(evaluated: Pat
 def test_evaluate_lists_the_confused_pairs(tmp_path: Path, evaluated: Path) -> None:
     copy = tmp_path / "again"
     shutil.copytree(evaluated, copy)
-    result = runner.invoke(app, ["evaluate", str(copy)])
-    assert result.exit_code == 0
+    data = json.loads((copy / "evaluation-validation.json").read_text())["data_path"]
+    result = runner.invoke(app, ["evaluate", str(copy), "--data", data])
+    assert result.exit_code == 0, result.output
     first = _read(copy, "mistakes-validation.json")["confused_pairs"][0]
     assert "Most confused (true -> predicted)" in result.output
     assert f"{first['true']} -> {first['predicted']}: {first['count']} " in result.output
