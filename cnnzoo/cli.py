@@ -1,12 +1,11 @@
 """The `cnnzoo` command line: parse, load the config, call one library function, report.
 
-The command modules (`cli_config`, `cli_models`, `cli_runs`, `cli_explain`) are registered here, the only place
-with the Typer app. Every command's errors go through one handler, `_Commands.invoke`: a
-CnnzooError becomes `error:` lines and its exit code (2 for config errors, 1 otherwise), a usage
-error Typer finds (a bad choice, a missing argument) one `error:` line and exit code 2, before the
-command runs. TensorFlow is
-imported lazily inside the commands that need it, so `cnnzoo --help` and `cnnzoo config validate`
-stay fast.
+The command modules (`cli_config`, `cli_models`, `cli_runs`, `cli_explain`) are registered
+here, the only place with the Typer app. Every command's errors go through one handler,
+`_Commands.invoke`: a CnnzooError becomes `error:` lines and its exit code (2 for config errors,
+1 otherwise), a usage error Typer finds (a bad choice, a missing argument) one `error:` line and
+exit code 2, before the command runs. TensorFlow is imported lazily inside the commands that
+need it, so `cnnzoo --help` and `cnnzoo config validate` stay fast.
 """
 
 from __future__ import annotations

@@ -72,7 +72,9 @@ def report(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="HTML file (default: RUN/report.html, ./report.html for several)."
+            "--output",
+            "-o",
+            help="HTML file (default: RUN/report.html, ./report.html for several).",
         ),
     ] = None,
     gradcam: Annotated[
