@@ -36,8 +36,24 @@ def _print_error(message: str) -> None:
         typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
 
 
+def _usage_error(error: click_exceptions.UsageError) -> typer.Exit:
+    """Print a usage error as one `error:` line; the exit to raise (code 2)."""
+    if isinstance(error, getattr(click_exceptions, "NoArgsIsHelpError", ())):
+        raise error  # `cnnzoo config` alone prints its help
+    message = error.format_message().replace("Value error, ", "")
+    where = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
+    _print_error(message + where)
+    return typer.Exit(2)
+
+
 class _Commands(TyperGroup):
     """The top-level command group: the one place where errors become `error:` lines."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+        try:  # `cnnzoo --bogus`: the group's own options
+            return super().make_context(*args, **kwargs)
+        except click_exceptions.UsageError as error:
+            raise _usage_error(error) from None
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -47,13 +63,8 @@ class _Commands(TyperGroup):
                 raise
             _print_error(str(error) or type(error).__name__)
             raise typer.Exit(error.exit_code) from None
-        except click_exceptions.UsageError as error:
-            if isinstance(error, getattr(click_exceptions, "NoArgsIsHelpError", ())):
-                raise  # `cnnzoo config` alone prints its help
-            message = error.format_message().replace("Value error, ", "")
-            where = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
-            _print_error(message + where)
-            raise typer.Exit(2) from None
+        except click_exceptions.UsageError as error:  # a command's options and arguments
+            raise _usage_error(error) from None
 
 
 app = typer.Typer(
