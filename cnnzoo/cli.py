@@ -168,7 +168,8 @@ def download(
     dataset: Annotated[
         str | None,
         typer.Argument(
-            help="mnist or monkeys (default: the config's data.dataset).", show_default=False
+            help="mnist, monkeys or archive (default: the config's data.dataset).",
+            show_default=False,
         ),
     ] = None,
     data_dir: Annotated[
@@ -185,21 +186,22 @@ def download(
         ),
     ] = None,
     url: Annotated[
-        str | None, typer.Option("--url", help="MNIST only: download from here.")
+        str | None, typer.Option("--url", help="mnist and archive: download from here.")
     ] = None,
     sha256: Annotated[
-        str | None, typer.Option("--sha256", help="MNIST only: the file's expected SHA-256.")
+        str | None, typer.Option("--sha256", help="mnist and archive: the file's SHA-256.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Download a dataset into the cache folder: MNIST from Keras' mirror, monkeys from Kaggle."""
+    """Download a dataset into the cache folder: MNIST from Keras' mirror, monkeys from Kaggle,
+    archive from --url."""
     from cnnzoo.config import load_config
     from cnnzoo.data.download import download_dataset
 
     data = load_config(config).data if config else None
     name = dataset or (data.dataset if data else None)
     if name is None:
-        raise ConfigError("Name the dataset to download (mnist or monkeys), or pass --config.")
+        raise ConfigError("Name the dataset to download (e.g. mnist), or pass --config.")
     result = download_dataset(
         name, data, data_dir=data_dir, force=force, url=url, sha256=sha256, progress=not quiet
     )
