@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pydantic import BaseModel
 
 from cnnzoo.config import Config
@@ -11,6 +12,8 @@ from cnnzoo.data.catalog import DATASETS
 from cnnzoo.models import MODELS
 
 from .helpers import REPO
+
+pytestmark = pytest.mark.fast
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
