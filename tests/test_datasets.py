@@ -116,3 +116,13 @@ def test_archive_needs_url_and_sha256_reported_with_the_other_errors() -> None:
     assert lines[0].startswith("c.yaml: data.url: the archive dataset needs this key: the URL")
     assert lines[1].startswith("c.yaml: data.sha256: the archive dataset needs this key")
     assert lines[2].startswith("c.yaml: train.epochs: Input should be greater than or equal to 1")
+
+
+def test_download_with_a_config_of_another_dataset_takes_only_its_cache(tmp_path: Path) -> None:
+    from cnnzoo.data.download import download_dataset
+
+    photos = {"dataset": "directory", "path": str(tmp_path)}
+    data = resolve({"data": photos}, "c.yaml").data
+    with pytest.raises(ConfigError, match=r"data\.url and data\.sha256: the archive dataset needs"):
+        download_dataset("archive", data)
+    assert list(tmp_path.iterdir()) == []

@@ -40,7 +40,9 @@ def download_dataset(
             f"--url and --sha256 apply to {with_url} only; {name} has its own source. "
             f"Received: url={url!r}, sha256={sha256!r}"
         )
-    data = data or dataset.unchecked()
+    if data is None or data.dataset != name:
+        # A config of another dataset lends only its download cache.
+        data = dataset.unchecked(**(data.model_dump(include={"data_dir"}) if data else {}))
     updates = {"data_dir": data_dir and str(data_dir), "url": url, "sha256": sha256}
     data = data.model_copy(update={key: value for key, value in updates.items() if value})
     return dataset.fetch(data, force=force, progress=progress)
