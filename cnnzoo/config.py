@@ -2,8 +2,9 @@
 
 A config file is data (`cnnzoo.config_files` reads it, its `extends:` bases and `--set a.b=value`
 overrides); this module is its schema. `model:` is a union of the model plugins' option schemas
-keyed on `name`. Every bad key of a file is reported at once, each on its own line naming the
-file, the key path, what was expected, what was received and, for misspellings, the closest key.
+keyed on `name`, `data:` a union of the dataset plugins' schemas keyed on `dataset`. Every bad
+key of a file is reported at once, each on its own line naming the file, the key path, what was
+expected, what was received and, for misspellings, the closest key.
 """
 
 from __future__ import annotations
@@ -240,7 +241,8 @@ def model_options(name: str, options: dict[str, Any], source: str = "model") -> 
 
 
 def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Config:
-    """Validate a raw mapping and fill dataset and model defaults into a complete Config."""
+    """Validate a raw mapping into a complete Config (defaults from the dataset and model plugins)
+    and check that the model takes the dataset's images."""
     data = dict(data)
     data.setdefault("name", default_name)
     config = validate(data, source)

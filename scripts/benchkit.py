@@ -210,7 +210,8 @@ def model_config(model: str, input_shape: Sequence[int], batch_size: int, **hard
     """
     from cnnzoo.config import resolve
 
-    data = {"dataset": "directory", "image_size": list(input_shape[:2])}
+    # The kit feeds in-memory batches: the directory's folder (a required key) is never read.
+    data = {"dataset": "directory", "path": "in-memory", "image_size": list(input_shape[:2])}
     data["channels"] = input_shape[2]
     return resolve(
         {
