@@ -463,6 +463,12 @@ def _checked_model(
     return config.image_shape, config.model.options
 
 
+# Commands of later issues (one line each; their modules keep cli.py short).
+from cnnzoo.cli_sweep import sweep  # noqa: E402
+
+app.command()(sweep)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -14,7 +14,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,11 @@ def train_from_config(
     *,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Path | None:
     """Train as `config` says into a new run folder (or continue `output` if `resume`).
+
+    `callbacks` are extra Keras callbacks, run after training's own (checkpoints come first).
 
     Returns the run folder; None on a multi-worker task other than the chief, which writes it.
     """
@@ -73,7 +76,9 @@ def train_from_config(
     assert output is not None or not resume, "resume needs the run folder"
     run_dir = output if resume else runs.new_run_dir(config, output) if plan.chief else None
     with _writable_folder(run_dir, plan.chief) as write_dir:
-        _train(config, plan, strategy, data, run_dir or write_dir, write_dir, resume, log)
+        _train(
+            config, plan, strategy, data, run_dir or write_dir, write_dir, resume, log, callbacks
+        )
     return run_dir if plan.chief else None
 
 
@@ -91,7 +96,7 @@ def _writable_folder(run_dir: Path | None, chief: bool) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> None:
+def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra=()) -> None:
     train = config.train
     state = runs.last_checkpoint(run_dir) if resume else None
     initial_epoch = state["epoch"] if state else 0
@@ -115,7 +120,7 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
                 epochs=train.epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=train.steps_per_epoch,
-                callbacks=[nan_guard, *callbacks],
+                callbacks=[nan_guard, *callbacks, *extra],
                 verbose=(1 if sys.stdout.isatty() else 2) if plan.chief else 0,
                 shuffle=False,
             )
