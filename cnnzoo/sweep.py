@@ -11,7 +11,6 @@ counts finished trials (complete or pruned), so it stays what was asked whatever
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 import warnings
@@ -24,10 +23,9 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from cnnzoo import runs
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError, ConfigError
-from cnnzoo.sweep_space import Space, check_space, trial_config
+from cnnzoo.sweep_space import Space, check_space
 
 STUDY_FILE = "study.db"
 TRIALS_DIR = "trials"
@@ -36,6 +34,7 @@ GRACE_SECONDS = 40  # ... and is taken for dead (from another machine) after thi
 MAX_RETRIES = 3  # times one trial's parameters are retried after its process died
 MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SKIPPED = "not run: other processes had already started the last trials of the budget"
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
 
@@ -105,9 +104,13 @@ def _pruner(name: str) -> optuna.pruners.BasePruner:
 def prepare(settings: SweepSettings) -> Sweep:
     """Check everything (space against config, sampler, database) before any trial starts."""
     if settings.sampler not in SAMPLERS:
-        raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}. Received: {settings.sampler!r}")
+        raise ConfigError(
+            f"--sampler must be one of {', '.join(SAMPLERS)}. Received: {settings.sampler!r}"
+        )
     if settings.pruner not in PRUNERS:
-        raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}. Received: {settings.pruner!r}")
+        raise ConfigError(
+            f"--pruner must be one of {', '.join(PRUNERS)}. Received: {settings.pruner!r}"
+        )
     base = check_space(settings.space, settings.config, settings.overrides)
     budget = settings.trials
     if settings.sampler == "grid":
@@ -119,7 +122,9 @@ def prepare(settings: SweepSettings) -> Sweep:
                 stacklevel=2,
             )
             budget = size
-    folder = settings.output or Path(base.output_dir) / f"{base.name}-sweep-{settings.space.path.stem}"
+    folder = (
+        settings.output or Path(base.output_dir) / f"{base.name}-sweep-{settings.space.path.stem}"
+    )
     study_name = settings.study or f"{base.name}-{settings.space.path.stem}"
     if settings.storage is None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -262,7 +267,8 @@ def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
             log(f"The study has {counts.finished} finished trials (budget {sweep.budget}).")
             return study
         if timeout is not None and time.monotonic() - start >= timeout:
-            log(f"Time budget of {timeout:g} s used; {counts.finished} of {sweep.budget} trials finished.")
+            done = f"{counts.finished} of {sweep.budget} trials finished"
+            log(f"Time budget of {timeout:g} s used; {done}.")
             return study
         if counts.finished + counts.running >= sweep.budget and not counts.waiting:
             if not waiting_said:
@@ -274,15 +280,15 @@ def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
         # (others have trials running) draw differently.
         offset = len(study.trials) + (os.getpid() if counts.running else 0)
         study = sweep.study(seed_offset=offset)
-        done = []
         study.optimize(
             lambda trial: objective(trial, sweep, log),
             n_trials=1,
             catch=(CnnzooError,),
-            callbacks=[lambda _, trial: done.append(trial)],
             gc_after_trial=True,
         )
-        trial = done[-1]
+        trial = _last_trial_of_this_process(study)
+        if trial.user_attrs.get("error") == SKIPPED:
+            continue
         if trial.state == TrialState.FAIL:
             failures_in_a_row += 1
             error = trial.user_attrs.get("error", "unknown error")
@@ -296,27 +302,11 @@ def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
             failures_in_a_row = 0
 
 
-def trial_folder(sweep: Sweep, number: int) -> Path:
-    """The run folder of the trial `number` (retries keep their original trial's folder)."""
-    return sweep.folder / TRIALS_DIR / f"{number:04d}"
-
-
-def prepare_folder(run_dir: Path) -> bool:
-    """Whether the trial's run folder has a checkpoint to resume; clear it if it has none."""
-    if runs.last_checkpoint(run_dir) is not None or runs.read_status(run_dir).get("status") in (
-        "completed",
-        "pruned",
-    ):
-        return True
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # killed before its first epoch ended: nothing to keep
-    return False
-
-
-def config_for(sweep: Sweep, params: dict[str, Any], number: int) -> Config:
-    """The trial's config: the base config with the trial's values, named after the trial."""
-    settings = sweep.settings
-    config = trial_config(settings.config, settings.overrides, params)
-    return config.model_copy(
-        update={"name": f"{sweep.base.name}-trial{number:04d}", "output_dir": str(sweep.folder)}
-    )
+def _last_trial_of_this_process(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if {key: t.user_attrs.get(key) for key in me} == me
+    ]
+    return max(mine, key=lambda t: t.number)

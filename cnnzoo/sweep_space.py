@@ -13,6 +13,7 @@ No TensorFlow or Optuna import here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -106,14 +107,14 @@ class Space:
 def _number(where: str, name: str, value: Any, kind: str) -> float | int:
     # PyYAML reads `1e-4` (no dot) as a string: accept any string Python reads as a number.
     if isinstance(value, str) and kind == "float":
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     numeric = (int,) if kind == "int" else (int, float)
     if isinstance(value, bool) or not isinstance(value, numeric):
         expected = "an integer" if kind == "int" else "a number"
-        raise ConfigError(f"{where}: {name} must be {expected} for type {kind}. Received: {value!r}")
+        raise ConfigError(
+            f"{where}: {name} must be {expected} for type {kind}. Received: {value!r}"
+        )
     return float(value) if kind == "float" else value
 
 
@@ -179,7 +180,11 @@ def _categorical(where: str, key: str, spec: dict[str, Any]) -> Parameter:
 
 def assignment(key: str, value: Value) -> str:
     """The `--set` override that puts `value` at `key` (JSON is valid YAML)."""
-    return f"{key}={json.dumps(value)}"
+    text = json.dumps(value)
+    mantissa, exponent, _ = text.partition("e")
+    if isinstance(value, float) and exponent and "." not in mantissa:
+        text = text.replace("e", ".0e", 1)  # YAML 1.1 reads 1e-06 as a string, 1.0e-06 as a float
+    return f"{key}={text}"
 
 
 def load_space(path: Path) -> Space:

@@ -10,6 +10,7 @@ accuracy; the test split is never looked at here.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +19,13 @@ from typing import Any
 import keras
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 
 from cnnzoo import runs
+from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
-from cnnzoo.sweep import Sweep, config_for, prepare_folder, trial_folder
-from cnnzoo.sweep_space import Parameter
+from cnnzoo.sweep import FINISHED, SKIPPED, TRIALS_DIR, Sweep
+from cnnzoo.sweep_space import Parameter, trial_config
 
 MONITOR = "val_accuracy"
 
@@ -55,7 +58,9 @@ def suggest(trial: optuna.Trial, parameter: Parameter) -> Any:
         return trial.suggest_categorical(key, list(parameter.choices))
     if parameter.kind == "int":
         step = int(parameter.step or 1)
-        return trial.suggest_int(key, int(parameter.low), int(parameter.high), step=step, log=parameter.log)
+        return trial.suggest_int(
+            key, int(parameter.low), int(parameter.high), step=step, log=parameter.log
+        )
     return trial.suggest_float(
         key, float(parameter.low), float(parameter.high), step=parameter.step, log=parameter.log
     )
@@ -73,6 +78,7 @@ def objective(trial: optuna.Trial, sweep: Sweep, log: Callable[[str], None]) -> 
 
     trial.set_user_attr("host", socket.gethostname())
     trial.set_user_attr("pid", os.getpid())
+    _check_budget(trial, sweep)
     params = {p.key: suggest(trial, p) for p in sweep.settings.space.parameters}
     original = RetryHeartbeatStaleTrialCallback.retried_trial_number(_frozen(sweep, trial))
     number = trial.number if original is None else original
@@ -117,11 +123,54 @@ def objective(trial: optuna.Trial, sweep: Sweep, log: Callable[[str], None]) -> 
     return value
 
 
+def trial_folder(sweep: Sweep, number: int) -> Path:
+    """The run folder of the trial `number` (retries keep their original trial's folder)."""
+    return sweep.folder / TRIALS_DIR / f"{number:04d}"
+
+
+def prepare_folder(run_dir: Path) -> bool:
+    """Whether the trial's run folder has a checkpoint to resume; clear it if it has none."""
+    if runs.last_checkpoint(run_dir) is not None or runs.read_status(run_dir).get("status") in (
+        "completed",
+        "pruned",
+    ):
+        return True
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # killed before its first epoch ended: nothing to keep
+    return False
+
+
+def config_for(sweep: Sweep, params: dict[str, Any], number: int) -> Config:
+    """The trial's config: the base config with the trial's values, named after the trial."""
+    settings = sweep.settings
+    config = trial_config(settings.config, settings.overrides, params)
+    return config.model_copy(
+        update={"name": f"{sweep.base.name}-trial{number:04d}", "output_dir": str(sweep.folder)}
+    )
+
+
+class BudgetReached(CnnzooError):
+    """Other processes took the last trials of the budget while this one was asking."""
+
+
+def _check_budget(trial: optuna.Trial, sweep: Sweep) -> None:
+    """Run only if the trials finished or started before this one leave room in the budget."""
+    ahead = sum(
+        t.state in FINISHED or (t.state == TrialState.RUNNING and t.number < trial.number)
+        for t in trial.study.get_trials(deepcopy=False)
+    )
+    if ahead >= sweep.budget:
+        trial.set_user_attr("error", SKIPPED)
+        raise BudgetReached(SKIPPED)
+
+
 def _frozen(sweep: Sweep, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     """The trial's stored record (its system attributes tell whether it retries another)."""
     storage = sweep.storage
     study_id = storage.get_study_id_from_name(sweep.study_name)
-    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number))
+    return storage.get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    )
 
 
 def _short(value: Any) -> str:
