@@ -147,22 +147,28 @@ def _open_storage(url: str) -> Any:
     import sqlalchemy.exc
 
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRIES, inherit_intermediate_values=True
-            ),
-        )
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise ConfigError(
-            f"Cannot open the study database {_hide_password(url)}: {reason}. Check the URL "
-            "(e.g. sqlite:///sweep.db, postgresql://user@host/db) and that the server is reachable."
-        ) from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRIES, inherit_intermediate_values=True
+                ),
+            )
+        except sqlalchemy.exc.IntegrityError:
+            # Another process is creating the same database's tables right now: wait for it.
+            time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise ConfigError(
+                f"Cannot open the study database {_hide_password(url)}: {reason}. Check the URL "
+                "(e.g. sqlite:///sweep.db, postgresql://user@host/db) and that the server is "
+                "reachable."
+            ) from None
+    raise ConfigError(f"Cannot create the study database {_hide_password(url)}: it stays locked.")
 
 
 def _hide_password(url: str) -> str:
