@@ -97,8 +97,8 @@ def _sampler(settings: SweepSettings, seed: int) -> optuna.samplers.BaseSampler:
 def _pruner(name: str) -> optuna.pruners.BasePruner:
     if name == "none":
         return optuna.pruners.NopPruner()
-    # Judge from the third epoch on, once three trials have finished to compare with.
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    # Judge from the second epoch on (the first is too noisy), once three trials have finished.
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
 
 
 def prepare(settings: SweepSettings) -> Sweep:

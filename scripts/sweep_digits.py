@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pruners", nargs="+", default=["median", "none"])
     args = parser.parse_args()
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -77,8 +79,10 @@ def main() -> None:
     base_best = max(row["val_accuracy"] for row in history)
 
     rows = []
-    for pruner in ("median", "none"):
+    for pruner in args.pruners:
         folder = work / f"sweep-{pruner}"
+        if folder.exists():
+            shutil.rmtree(folder)  # a fresh study: the timing covers every trial
         command = [
             *cli, "sweep", "-c", str(CONFIG), "--space", str(SPACE), *sets,
             "--trials", str(args.trials), "--pruner", pruner, "--seed", str(args.seed),
