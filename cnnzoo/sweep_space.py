@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.config import Config, load_config, read_yaml
+from cnnzoo.config import Config, load_config
+from cnnzoo.config_files import SHIPPED_DIR, read_yaml
 from cnnzoo.errors import ConfigError
 from cnnzoo.registry import did_you_mean
 
@@ -187,9 +188,25 @@ def assignment(key: str, value: Value) -> str:
     return f"{key}={text}"
 
 
-def load_space(path: Path) -> Space:
+def find_space(reference: str | Path) -> Path:
+    """The space file `reference` names: a path, or a shipped space's name (`mnist_lenet`)."""
+    path = Path(reference)
+    if path.exists() or len(path.parts) > 1:
+        return path  # a missing path is reported by read_yaml
+    shipped = {p.stem: p for p in sorted((SHIPPED_DIR / "spaces").glob("*.yaml"))}
+    if path.stem in shipped:
+        return shipped[path.stem]
+    raise ConfigError(
+        f"No space file or shipped space named {str(reference)!r}."
+        + did_you_mean(path.stem, list(shipped))
+        + f" Shipped spaces: {', '.join(shipped)}."
+    )
+
+
+def load_space(reference: str | Path) -> Space:
     """Read and check the shape of a space file (not yet against a config)."""
-    data = read_yaml(Path(path))
+    path = find_space(reference)
+    data = read_yaml(path)
     if not data:
         raise ConfigError(
             f"{path}: the search space is empty. Add at least one key, e.g. "

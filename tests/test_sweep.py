@@ -209,3 +209,11 @@ def test_shipped_spaces_fit_their_configs():
     assert spaces
     for space in spaces:
         check_space(load_space(space), REPO / "configs" / space.name)
+        assert load_space(space.stem).path.samefile(space)  # shipped spaces go by name
+
+
+def test_sampler_and_pruner_choices_are_the_librarys():
+    from cnnzoo import cli_sweep, sweep
+
+    assert [m.value for m in cli_sweep.Sampler] == list(sweep.SAMPLERS)
+    assert [m.value for m in cli_sweep.Pruner] == list(sweep.PRUNERS)
