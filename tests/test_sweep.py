@@ -217,3 +217,20 @@ def test_sampler_and_pruner_choices_are_the_librarys():
 
     assert [m.value for m in cli_sweep.Sampler] == list(sweep.SAMPLERS)
     assert [m.value for m in cli_sweep.Pruner] == list(sweep.PRUNERS)
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_the_same_command_resumes_the_trial(tmp_path, mnist_npz):
+    config = tiny_config(tmp_path, mnist_npz, train={"epochs": 3, "steps_per_epoch": 30})
+    args = sweep_args(config, write_space(tmp_path), tmp_path / "sweep", 2)
+    first = start_cli(*args)
+    run_dir = tmp_path / "sweep" / "trials" / "0000"
+    wait_for_checkpoint(run_dir, 1, first)
+    first.send_signal(signal.SIGINT)
+    code, _, err = finish(first)
+    assert code == 130 and "Run the same command again" in err, err
+    assert yaml.safe_load((run_dir / "run.json").read_text())["status"] == "interrupted"
+    code, out, err = finish(start_cli(*args))
+    assert code == 0, out + err
+    assert "Trial 1 (retry of trial 0, resuming" in out
+    assert len(finished(study_trials(tmp_path / "sweep"))) == 2
