@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from cnnzoo import devices, optim, runs
+from cnnzoo import batch_norm_stats, devices, health, optim, runs
 from cnnzoo.callbacks import Checkpointer, HistoryWriter, NanGuard, sigterm_as_interrupt
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
@@ -50,8 +50,6 @@ def train_from_config(
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Path | None:
     """Train as `config` says into a new run folder (or continue `output` if `resume`).
-
-    `callbacks` are extra Keras callbacks, run after training's own (checkpoints come first).
 
     Returns the run folder; None on a multi-worker task other than the chief, which writes it.
     """
@@ -96,7 +94,7 @@ def _writable_folder(run_dir: Path | None, chief: bool) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra=()) -> None:
+def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra) -> None:
     train = config.train
     state = runs.last_checkpoint(run_dir) if resume else None
     initial_epoch = state["epoch"] if state else 0
@@ -114,13 +112,15 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra=
             )
             nan_guard = NanGuard()
             callbacks = _callbacks(config, write_dir, data.validation is not None, rows, state)
+            monitor = health.monitor(config, len(data.class_names), rows, _recorder(run_dir, plan))
+            callbacks = [*batch_norm_stats.callbacks(config), monitor, *callbacks, *extra]
             model.fit(
                 data.train.repeat() if train.steps_per_epoch else data.train,
                 validation_data=data.validation,
                 epochs=train.epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=train.steps_per_epoch,
-                callbacks=[nan_guard, *callbacks, *extra],
+                callbacks=[nan_guard, *callbacks],
                 verbose=(1 if sys.stdout.isatty() else 2) if plan.chief else 0,
                 shuffle=False,
             )
@@ -151,6 +151,13 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra=
             f"train.learning_rate (now {train.learning_rate:g}) or check the data. The run "
             f"folder {run_dir} is marked failed; its last good epoch is in {runs.CHECKPOINT_DIR}/."
         )
+        if plan.chief:
+            runs.write_status(
+                run_dir, "failed", error=message, epochs_completed=_epochs_done(write_dir)
+            )
+        raise CnnzooError(message)
+    if monitor.finding and monitor.stop:
+        message = f"{monitor.finding.message()}. Training stopped (train.on_collapse: stop)."
         if plan.chief:
             runs.write_status(
                 run_dir, "failed", error=message, epochs_completed=_epochs_done(write_dir)
@@ -301,6 +308,16 @@ def _finish_record(run_dir: Path, model: keras.Model, config: Config, data: Any)
     runs.write_json(run_dir / runs.METRICS_FILE, metrics)
     plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
     runs.write_status(run_dir, "completed", epochs_completed=done, finished=runs.now())
+
+
+def _recorder(run_dir: Path, plan: Any) -> Callable[[dict[str, Any]], None]:
+    """Record a training-health finding in run.json (the chief writes it)."""
+
+    def record(finding: dict[str, Any]) -> None:
+        if plan.chief:
+            runs.write_status(run_dir, "running", health=finding)
+
+    return record
 
 
 def _epochs_done(write_dir: Path) -> int:
