@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cnnzoo.config import Config, load_config
 from cnnzoo.config_files import SHIPPED_DIR, read_yaml
 from cnnzoo.errors import ConfigError
@@ -203,10 +205,18 @@ def find_space(reference: str | Path) -> Path:
     )
 
 
+def _blank(path: Path) -> bool:
+    """Whether the file exists and holds no YAML data at all (only comments or nothing)."""
+    try:
+        return path.is_file() and yaml.safe_load(path.read_text(encoding="utf-8")) in (None, {})
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # read_yaml reports it
+
+
 def load_space(reference: str | Path) -> Space:
     """Read and check the shape of a space file (not yet against a config)."""
     path = find_space(reference)
-    data = read_yaml(path)
+    data = None if _blank(path) else read_yaml(path)
     if not data:
         raise ConfigError(
             f"{path}: the search space is empty. Add at least one key, e.g. "
