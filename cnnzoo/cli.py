@@ -147,13 +147,15 @@ def train(
     else:
         cfg = load_config(config, set_ or [])
     from cnnzoo.devices import quiet_native_logs
+    from cnnzoo.native_logs import filtered_stderr
 
     with quiet_native_logs():
         from cnnzoo.training import RunInterrupted, train_from_config
     try:
-        run_dir = train_from_config(
-            cfg, resume or output, resume=resume is not None, log=typer.echo
-        )
+        with filtered_stderr():
+            run_dir = train_from_config(
+                cfg, resume or output, resume=resume is not None, log=typer.echo
+            )
     except RunInterrupted as stop:
         typer.secho(str(stop), fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(stop.exit_code) from None

@@ -85,11 +85,13 @@ def needs_tensorflow(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
         from cnnzoo.devices import quiet_native_logs
+        from cnnzoo.native_logs import filtered_stderr
 
         with quiet_native_logs():
             import tensorflow as tf
 
             tf.config.list_physical_devices()
-        command(*args, **kwargs)
+        with filtered_stderr():
+            command(*args, **kwargs)
 
     return run

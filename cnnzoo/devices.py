@@ -268,6 +268,9 @@ _NOISE = (
     "To enable the following instructions:",
     "Unable to register cu",  # cuDNN/cuFFT/cuBLAS factory double registration
     "computation_placer.cc",
+    "jpeg_mem.cc",  # libjpeg's complaints about a bad file, which cnnzoo names itself
+    "jpeg::Uncompress failed",
+    "Created TensorFlow Lite XNNPACK delegate",
 )
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} ")
 
