@@ -75,7 +75,7 @@ def _needs_tensorflow(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
-        from cnnzoo.devices import quiet_native_logs
+        from cnnzoo.native_logs import quiet_native_logs
 
         with quiet_native_logs():
             import tensorflow as tf
@@ -159,12 +159,12 @@ def train(
         if resume is not None and output is not None:
             raise ConfigError("--resume continues the run in RUN_DIR; drop --output.")
         if resume is not None:
-            from cnnzoo.runs import resume_config
+            from cnnzoo.resume import resume_config
 
             cfg = resume_config(resume, config, set_ or [])
         else:
             cfg = load_config(config, set_ or [])
-        from cnnzoo.devices import quiet_native_logs
+        from cnnzoo.native_logs import quiet_native_logs
 
         with quiet_native_logs():
             from cnnzoo.training import RunInterrupted, train_from_config
@@ -253,7 +253,7 @@ def augment_preview(
 
     try:
         cfg = load_config(config, set_ or [])
-        from cnnzoo.data.augment import save_preview
+        from cnnzoo.data.preview import save_preview
 
         path = save_preview(cfg, output, count=count, samples=samples)
     except CnnzooError as error:
