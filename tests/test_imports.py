@@ -119,3 +119,33 @@ def test_the_internals_check_catches_them() -> None:
     assert len(_keras_internals(ast.parse(code))) == 4
     compat = ast.parse(MODULES[COMPAT].read_text(encoding="utf-8"))
     assert _keras_internals(compat)  # the one module where they live
+
+
+def _top_level_imports(module: str) -> set[str]:
+    """What importing `module` imports at once (not inside functions), cnnzoo modules followed."""
+    seen, todo, outside = set(), [module], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        tree = ast.parse(MODULES[current].read_text(encoding="utf-8"))
+        body = ast.Module(
+            body=[n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)],
+            type_ignores=[],
+        )
+        for name in _imported(current, body):
+            if name in MODULES:
+                todo.append(name)
+            elif not name.startswith("cnnzoo"):
+                outside.add(name.split(".")[0])
+    return outside
+
+
+@pytest.mark.parametrize(
+    "module", ["cnnzoo.compare", "cnnzoo.results", "cnnzoo.runs", "cnnzoo.resume"]
+)
+def test_run_folder_readers_start_without_matplotlib_or_tensorflow(module: str) -> None:
+    heavy = _top_level_imports(module) & {"matplotlib", "tensorflow", "keras"}
+    assert heavy == set(), f"{module} imports {heavy} when imported"
+    assert "matplotlib" in _top_level_imports("cnnzoo.plots")  # the check sees them
