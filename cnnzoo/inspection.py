@@ -16,6 +16,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from cnnzoo.config import model_options
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import MODELS, check_input_shape
 from cnnzoo.models.blocks import apply_inception_block
@@ -109,16 +110,9 @@ def describe(
     spec = MODELS.get(name)
     input_shape = input_shape or spec.default_input_shape
     num_classes = num_classes or spec.default_num_classes
-    unknown = sorted(set(options or {}) - set(spec.options))
-    if unknown:
-        known = ", ".join(spec.options) or "none"
-        raise ConfigError(
-            f'model "{name}" has no option "{unknown[0]}". Known options: {known}. '
-            f"Received: {unknown[0]}={options[unknown[0]]!r}"  # type: ignore[index]
-        )
-    options = {**spec.options, **(options or {})}
+    options = model_options(name, options or {}, source=f"{name} options").options
     check_input_shape(name, input_shape, options)
-    model = spec.builder()(input_shape, num_classes, **options)
+    model = spec.build(input_shape, num_classes, **options)
     return model_stats(model, options)
 
 
@@ -160,7 +154,12 @@ def list_models(
     entries = []
     for name in MODELS:
         spec = MODELS.get(name)
-        entry: dict[str, Any] = {"name": name, "summary": spec.summary, "paper": spec.paper}
+        entry: dict[str, Any] = {
+            "name": name,
+            "summary": spec.summary,
+            "paper": spec.paper,
+            "option_choices": spec.option_choices(),
+        }
         try:
             entry.update(describe(name, input_shape, num_classes).to_dict(with_layers=False))
         except ConfigError as error:
@@ -193,7 +192,7 @@ def _totals(entry: dict[str, Any], exact: bool = False) -> str:
 
 
 def format_listing(entries: list[dict[str, Any]]) -> str:
-    """The `cnnzoo models` listing: three lines per model."""
+    """The `cnnzoo models` listing: four lines per model."""
     width = max(len(entry["name"]) for entry in entries)
     lines = []
     for entry in entries:
@@ -201,6 +200,8 @@ def format_listing(entries: list[dict[str, Any]]) -> str:
         lines.append(f"{entry['name']:<{width}}  {entry['summary']}")
         lines.append(f"{pad}{entry['paper']}")
         lines.append(pad + (f"refused: {entry['error']}" if "error" in entry else _totals(entry)))
+        choices = "; ".join(f"{key}: {text}" for key, text in entry["option_choices"].items())
+        lines.append(f"{pad}options: {choices or 'none'}")
     return "\n".join(lines)
 
 

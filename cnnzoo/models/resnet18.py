@@ -10,24 +10,47 @@ the model has torchvision's 11,689,512 parameters (the maps are 112, 56, 28, 14 
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Literal
 
-from cnnzoo.models.blocks import (
-    apply_basic_block,
-    apply_resize,
-    resnet_kernel_initializer,
-    torch_batch_norm,
-)
+from cnnzoo.models.spec import ResizableOptions, register_model
+
+if TYPE_CHECKING:
+    import keras
+
+
+class Options(ResizableOptions):
+    """ResNet-18's options: `resize_to` resizes the input inside the model first."""
+
+    name: Literal["resnet18"] = "resnet18"
+
 
 STAGES = [(64, 1), (128, 2), (256, 2), (512, 2)]  # (channels, stride of the first block)
 BLOCKS_PER_STAGE = 2
 
 
+@register_model(
+    schema=Options,
+    summary="ResNet-18: 7x7 stem, four stages of two basic residual blocks (64-512), GAP",
+    paper="He et al. 2016, Deep residual learning for image recognition",
+    default_input_shape=(224, 224, 3),
+    default_num_classes=1000,
+    min_input_size=1,  # padded stride-2 layers halve (rounding up) down to 1x1
+    suggested_resize=96,
+)
 def build(
     input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
 ) -> keras.Model:
     """Build ResNet-18 for `input_shape` images and `num_classes` classes."""
+    import keras  # here, so that the registry and config validation never load Keras
+    from keras import layers
+
+    from cnnzoo.models.blocks import (
+        apply_basic_block,
+        apply_resize,
+        resnet_kernel_initializer,
+        torch_batch_norm,
+    )
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_resize(inputs, resize_to)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
