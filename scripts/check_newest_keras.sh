@@ -14,14 +14,19 @@ trap 'rm -rf "$WORK"' EXIT
 python3 -m venv "$WORK/venv"
 PY="$WORK/venv/bin/python"
 "$PY" -m pip install --quiet --upgrade pip
-"$PY" -m pip install --quiet ".[dev]"
+# Install from a copy, so the build leaves nothing in this checkout.
+mkdir "$WORK/src"
+cp -r cnnzoo pyproject.toml README.md "$WORK/src/"
+"$PY" -m pip install --quiet "$WORK/src[dev]"
 # cnnzoo pins the tested Keras range; the newest release may lie outside it, which is the point.
 "$PY" -m pip install --quiet --upgrade "$REQUIREMENT" 2>&1 | grep -v "incompatible" || true
 KERAS="$("$PY" -c 'import keras; print(keras.__version__)')"
 echo "Checking cnnzoo against Keras $KERAS ($REQUIREMENT)"
 # Run the tests against the installed copy, not this checkout, from a folder outside the repo.
 cp -r tests "$WORK/tests"
+# (The pin check is left out: the newest release may lie outside the pinned range.)
 (cd "$WORK" && "$PY" -m pytest -q -p no:cacheprovider tests/test_keras_compat.py \
+  --deselect tests/test_keras_compat.py::test_the_tested_range_is_the_installable_one \
   tests/test_batch_norm.py \
   "tests/test_distribute.py::test_multi_worker_patch_is_applied_during_the_run_and_undone_after")
 "$PY" - "$WORK" <<'PYTHON'

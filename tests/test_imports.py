@@ -19,11 +19,24 @@ def _module_name(path: Path) -> str:
 MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node, except what sits under `if TYPE_CHECKING:` (never imported at run time)."""
+    nodes, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            todo += node.orelse
+            continue
+        todo += ast.iter_child_nodes(node)
+    return nodes
+
+
 def _imported(module: str, tree: ast.AST) -> set[str]:
     """Every module `module` imports, at the top or inside a function."""
     package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -72,6 +85,8 @@ def test_the_walker_sees_real_imports() -> None:
     assert "cnnzoo.runs" in graph["cnnzoo.training"]
     assert "cnnzoo.data.pipeline" in graph["cnnzoo.training"]  # imported inside a function
     assert "cnnzoo.data.augment" in graph["cnnzoo.data.pipeline"]  # `from cnnzoo.data import`
+    typing_only = ast.parse("if TYPE_CHECKING:\n    from cnnzoo import config\n")
+    assert _imported("cnnzoo.data.catalog", typing_only) == set()
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
