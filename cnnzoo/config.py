@@ -120,6 +120,11 @@ class TrainConfig(Section):
     early_stopping_patience: int | None = Field(default=None, ge=1)
     steps_per_epoch: int | None = Field(default=None, ge=1)
     tensorboard: bool = False
+    # Inference-mode batch-norm statistics: re-estimated from training images at each epoch end
+    # (cnnzoo/batch_norm_stats.py) or Keras' moving average alone; the weights train the same.
+    batch_norm_stats: Literal["reestimate", "running"] = "reestimate"
+    # A run that is not learning (cnnzoo/health.py): say so, or say so and stop.
+    on_collapse: Literal["warn", "stop"] = "warn"
 
 
 class HardwareConfig(Section):

@@ -87,6 +87,7 @@ class RunRecord:
     started: str | None = None
     finished: str | None = None
     error: str | None = None
+    health: dict[str, Any] | None = None  # a training-health finding (cnnzoo.health)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
-import os
 import shutil
-import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -25,8 +23,7 @@ from typing import Any
 
 import keras
 
-from cnnzoo import devices, keras_compat, optim, runs
-from cnnzoo.atomic import save_model
+from cnnzoo import batch_norm_stats, devices, health, keras_compat, optim, run_record, runs
 from cnnzoo.callbacks import NanGuard, run_callbacks, sigterm_as_interrupt
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
@@ -169,14 +166,14 @@ def run_job(job: TrainingJob) -> None:
     """Fit the job's model, keeping its run folder current; raise a CnnzooError on failure."""
     config, plan, run_dir = job.config, job.plan, job.run_dir
     if plan.chief:
-        _start_record(job)
+        run_record.start(job)
     if job.resume:
         job.log(f"Resuming {run_dir} from epoch {job.initial_epoch + 1} of {config.train.epochs}.")
     try:
         with sigterm_as_interrupt():
-            model, nan_guard = _fit(job)
+            model, nan_guard, monitor = _fit(job)
     except KeyboardInterrupt:
-        done = _epochs_done(job.write_dir)
+        done = run_record.epochs_done(job.write_dir)
         if plan.chief:
             runs.write_status(run_dir, "interrupted", epochs_completed=done)
         saved = f"epochs 1-{done} are saved" if done else "no epoch had finished yet"
@@ -192,7 +189,7 @@ def run_job(job: TrainingJob) -> None:
         if isinstance(error, CnnzooError):
             raise
         raise CnnzooError(
-            f"Training failed after {_epochs_done(job.write_dir)} epochs: "
+            f"Training failed after {run_record.epochs_done(job.write_dir)} epochs: "
             f"{reason or repr(error)}. The run folder {run_dir} is marked failed (add --debug "
             "for the traceback)."
         ) from error
@@ -204,26 +201,31 @@ def run_job(job: TrainingJob) -> None:
             f"run folder {run_dir} is marked failed; its last good epoch is in "
             f"{runs.CHECKPOINT_DIR}/."
         )
-        if plan.chief:
-            done = _epochs_done(job.write_dir)
-            runs.write_status(run_dir, "failed", error=message, epochs_completed=done)
-        raise CnnzooError(message)
+        run_record.fail(job, message)
+    if monitor.finding and monitor.stop:
+        message = f"{monitor.finding.message()}. Training stopped (train.on_collapse: stop)."
+        run_record.fail(job, message)
     if plan.chief:
-        _finish_record(job, model)
+        run_record.finish(job, model)
     else:
         model.save(job.write_dir / runs.MODEL_FILE)  # every worker saves: saving may synchronise
 
 
-def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard]:
-    """Compile (from the checkpoint when resuming) and fit; the model and its NaN guard."""
+def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]:
+    """Compile (from the checkpoint when resuming) and fit; the model and its two watchers."""
     config, plan, data = job.config, job.plan, job.data
     checkpoint = job.checkpoint and job.run_dir / runs.CHECKPOINT_DIR / job.checkpoint.checkpoint
     num_classes = len(data.class_names)
     model = compile_model(config, plan, job.strategy, num_classes, job.steps_per_epoch, checkpoint)
     nan_guard = NanGuard()
+    monitor = health.monitor(
+        config, num_classes, list(job.history), run_record.health_recorder(job)
+    )
     own = run_callbacks(
         config, job.write_dir, data.validation is not None, list(job.history), job.checkpoint
     )
+    # Batch-norm re-estimation before the checkpoints, so they hold the fresh statistics.
+    callbacks = [nan_guard, *batch_norm_stats.callbacks(config), monitor, *own, *job.callbacks]
     steps = config.train.steps_per_epoch
     multi_worker = plan.strategy == "multi_worker"
     patch = keras_compat.multi_worker_fit(model, job.strategy) if multi_worker else nullcontext()
@@ -234,59 +236,8 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard]:
             epochs=config.train.epochs,
             initial_epoch=job.initial_epoch,
             steps_per_epoch=steps,
-            callbacks=[nan_guard, *own, *job.callbacks],
+            callbacks=callbacks,
             verbose=(1 if sys.stdout.isatty() else 2) if plan.chief else 0,
             shuffle=False,
         )
-    return model, nan_guard
-
-
-def _start_record(job: TrainingJob) -> None:
-    """Write config, environment and status at start; clear results of an earlier finish."""
-    run_dir, config = job.run_dir, job.config
-    runs.write_config(run_dir, config)
-    used = devices.environment(config.seed, job.plan)
-    if job.resume:
-        for name in runs.RESULT_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-    runs.write_environment(run_dir, used, job.initial_epoch if job.resume else None)
-    runs.write_classes(run_dir, job.data.class_names)
-    runs.write_status(
-        run_dir,
-        "running",
-        epochs=config.train.epochs,
-        epochs_completed=job.initial_epoch,
-        precision=job.plan.precision,
-        pid=os.getpid(),
-        host=socket.gethostname(),
-        **({} if job.resume else {"started": used["started"]}),
-    )
-
-
-def _finish_record(job: TrainingJob, model: keras.Model) -> None:
-    """Save the final model, metrics and plot, then mark the run completed."""
-    from cnnzoo.plots import plot_history
-
-    run_dir, config = job.run_dir, job.config
-    rows = runs.read_history(run_dir)
-    save_model(model, run_dir / runs.MODEL_FILE)
-    state = runs.last_checkpoint(run_dir)
-    done = int(rows[-1]["epoch"]) if rows else 0
-    metrics = runs.Metrics(
-        final={k: v for k, v in rows[-1].items() if k != "epoch"} if rows else {},
-        best=state.best if state else None,
-        epochs=done,
-        epochs_planned=config.train.epochs,
-        stopped_early=done < config.train.epochs,
-        train_seconds=round(sum(row.get("seconds", 0.0) for row in rows), 3),
-        num_train=job.data.num_train,
-        num_validation=job.data.num_validation,
-    )
-    runs.write_metrics(run_dir, metrics)
-    plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
-    runs.write_status(run_dir, "completed", epochs_completed=done, finished=runs.now())
-
-
-def _epochs_done(write_dir: Path) -> int:
-    state = runs.last_checkpoint(write_dir)
-    return state.epoch if state else 0
+    return model, nan_guard, monitor
