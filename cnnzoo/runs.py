@@ -108,6 +108,10 @@ class CheckpointState:
     best: Best
     callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def path(self, run_dir: Path) -> Path:
+        """The checkpoint file in `run_dir`."""
+        return run_dir / CHECKPOINT_DIR / self.checkpoint
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckpointState:
         """The record from last.json's JSON data."""

@@ -214,7 +214,7 @@ def run_job(job: TrainingJob) -> None:
 def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]:
     """Compile (from the checkpoint when resuming) and fit; the model and its two watchers."""
     config, plan, data = job.config, job.plan, job.data
-    checkpoint = job.checkpoint and job.run_dir / runs.CHECKPOINT_DIR / job.checkpoint.checkpoint
+    checkpoint = job.checkpoint.path(job.run_dir) if job.checkpoint else None
     num_classes = len(data.class_names)
     model = compile_model(config, plan, job.strategy, num_classes, job.steps_per_epoch, checkpoint)
     nan_guard = NanGuard()
