@@ -75,6 +75,9 @@ def finish(job: TrainingJob, model: keras.Model) -> None:
     runs.write_metrics(run_dir, metrics)
     plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
     runs.write_status(run_dir, "completed", epochs_completed=done, finished=runs.now())
+    from cnnzoo.report import report_after_training
+
+    report_after_training(run_dir)
 
 
 def fail(job: TrainingJob, message: str) -> NoReturn:
