@@ -24,7 +24,7 @@ try:  # Typer 0.2x carries its own copy of Click; older Typers use Click itself.
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-from cnnzoo import __version__, cli_config, cli_explain, cli_models, cli_runs
+from cnnzoo import __version__, cli_config, cli_explain, cli_models, cli_runs, cli_sweep
 from cnnzoo.cli_common import ConfigOption, SetOption, needs_tensorflow
 from cnnzoo.errors import CnnzooError, ConfigError
 
@@ -246,6 +246,7 @@ app.command("models")(cli_models.models)
 app.command()(cli_explain.explain)
 app.command()(cli_explain.featuremaps)
 app.command()(cli_explain.report)
+app.command()(cli_sweep.sweep)
 
 
 def main() -> None:
