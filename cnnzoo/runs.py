@@ -75,7 +75,7 @@ def _to_dict(record: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """run.json: the run's status (running, completed, failed, interrupted) and progress."""
+    """run.json: the run's status (running, completed, failed, interrupted; pruned in a sweep)."""
 
     status: str
     updated: str
@@ -88,6 +88,7 @@ class RunRecord:
     finished: str | None = None
     error: str | None = None
     health: dict[str, Any] | None = None  # a training-health finding (cnnzoo.health)
+    pruned_at_epoch: int | None = None  # a sweep trial stopped early (cnnzoo.sweep)
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ def _relabel(figure: Any) -> None:
 def evaluate_once(run_dir: Path) -> Path | None:
     """Evaluate the best trial on its evaluation split, unless that was done already."""
     from cnnzoo.evaluation import evaluate_run
-    from cnnzoo.results import default_split, evaluation_file, open_run
+    from cnnzoo.results import default_split, open_run
+    from cnnzoo.runs import evaluation_file
 
     split = default_split(open_run(run_dir).config)
     if (run_dir / evaluation_file(split)).is_file():
