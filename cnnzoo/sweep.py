@@ -26,15 +26,13 @@ from optuna.trial import TrialState
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError, ConfigError
 from cnnzoo.sweep_space import Space, check_space
+from cnnzoo.sweep_states import FINISHED, SKIPPED
 
 STUDY_FILE = "study.db"
-TRIALS_DIR = "trials"
 HEARTBEAT_SECONDS = 10  # a trial's process records it is alive this often ...
 GRACE_SECONDS = 40  # ... and is taken for dead (from another machine) after this long without
 MAX_RETRIES = 3  # times one trial's parameters are retried after its process died
 MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-SKIPPED = "not run: other processes had already started the last trials of the budget"
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
 
