@@ -237,7 +237,7 @@ def test_a_truncated_jpeg_gets_our_warning_and_not_libjpegs_lines(tmp_path: Path
     ],
 )
 def test_tensorflow_notes_users_cannot_act_on_are_filtered(line: str) -> None:
-    from cnnzoo.devices import _is_noise
+    from cnnzoo.native_logs import _is_noise
 
     assert _is_noise(line, gpu_driver=False)
     assert not _is_noise("warning: 1 of 10 train files are not a decodable image\n", False)
