@@ -26,15 +26,13 @@ from optuna.trial import TrialState
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError, ConfigError
 from cnnzoo.sweep_space import Space, check_space
+from cnnzoo.sweep_states import FINISHED, SKIPPED
 
 STUDY_FILE = "study.db"
-TRIALS_DIR = "trials"
 HEARTBEAT_SECONDS = 10  # a trial's process records it is alive this often ...
 GRACE_SECONDS = 40  # ... and is taken for dead (from another machine) after this long without
 MAX_RETRIES = 3  # times one trial's parameters are retried after its process died
 MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-SKIPPED = "not run: other processes had already started the last trials of the budget"
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
 
@@ -158,10 +156,10 @@ def _open_storage(url: str) -> Any:
                     max_retry=MAX_RETRIES, inherit_intermediate_values=True
                 ),
             )
-        except sqlalchemy.exc.IntegrityError:
-            # Another process is creating the same database's tables right now: wait for it.
-            time.sleep(0.5 * (attempt + 1))
         except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
+            if _creating_elsewhere(error):  # another process creates the same tables right now
+                time.sleep(0.5 * (attempt + 1))
+                continue
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise ConfigError(
                 f"Cannot open the study database {_hide_password(url)}: {reason}. Check the URL "
@@ -169,6 +167,18 @@ def _open_storage(url: str) -> Any:
                 "reachable."
             ) from None
     raise ConfigError(f"Cannot create the study database {_hide_password(url)}: it stays locked.")
+
+
+def _creating_elsewhere(error: Exception) -> bool:
+    """Whether `error` is a race with another process creating the same database schema."""
+    import sqlalchemy.exc
+
+    text = str(error).lower()
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(error, sqlalchemy.exc.OperationalError) and (
+        "already exists" in text or "database is locked" in text
+    )
 
 
 def _hide_password(url: str) -> str:

@@ -106,7 +106,7 @@ def format_rows(rows: list[dict[str, Any]], fmt: str = "table") -> str:
 
 def write_best_config(sweep: Sweep, run_dir: Path, number: int, value: float) -> Path:
     """best.yaml: the best trial's config under the base name, ready for `cnnzoo train -c`."""
-    config = load_config(run_dir / runs.CONFIG_FILE)
+    config = load_config(run_dir / runs.CONFIG_FILE, saved=True)
     config = config.model_copy(
         update={"name": f"{sweep.base.name}-best", "output_dir": sweep.base.output_dir}
     )
@@ -187,7 +187,8 @@ def _relabel(figure: Any) -> None:
 def evaluate_once(run_dir: Path) -> Path | None:
     """Evaluate the best trial on its evaluation split, unless that was done already."""
     from cnnzoo.evaluation import evaluate_run
-    from cnnzoo.results import default_split, evaluation_file, open_run
+    from cnnzoo.results import default_split, open_run
+    from cnnzoo.runs import evaluation_file
 
     split = default_split(open_run(run_dir).config)
     if (run_dir / evaluation_file(split)).is_file():

@@ -14,7 +14,7 @@ import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import optuna
@@ -24,8 +24,11 @@ from optuna.trial import TrialState
 from cnnzoo import runs
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
-from cnnzoo.sweep import FINISHED, SKIPPED, TRIALS_DIR, Sweep
 from cnnzoo.sweep_space import Parameter, trial_config
+from cnnzoo.sweep_states import FINISHED, SKIPPED, TRIALS_DIR
+
+if TYPE_CHECKING:
+    from cnnzoo.sweep import Sweep
 
 MONITOR = "val_accuracy"
 
@@ -94,7 +97,7 @@ def objective(trial: optuna.Trial, sweep: Sweep, log: Callable[[str], None]) -> 
     again = f" (retry of trial {original}, resuming {run_dir})" if original is not None else ""
     log(f"Trial {trial.number}{again}: {shown}")
 
-    status = runs.read_status(run_dir).get("status")
+    status = getattr(runs.read_status(run_dir), "status", None)
     pruning = PruningCallback(trial)
     if status not in ("completed", "pruned"):
         try:
@@ -115,7 +118,7 @@ def objective(trial: optuna.Trial, sweep: Sweep, log: Callable[[str], None]) -> 
         raise CnnzooError(f"Trial {trial.number} recorded no validation accuracy in {run_dir}.")
     trial.set_user_attr("epochs", len(runs.read_history(run_dir)))
     if pruning.pruned_at is not None or status == "pruned":
-        epoch = pruning.pruned_at or runs.read_status(run_dir).get("pruned_at_epoch")
+        epoch = pruning.pruned_at or getattr(runs.read_status(run_dir), "pruned_at_epoch", None)
         runs.write_status(run_dir, "pruned", pruned_at_epoch=epoch)
         log(f"Trial {trial.number} pruned after epoch {epoch}: best val accuracy {value:.4f}")
         raise optuna.TrialPruned(f"pruned after epoch {epoch}")
@@ -130,7 +133,9 @@ def trial_folder(sweep: Sweep, number: int) -> Path:
 
 def prepare_folder(run_dir: Path) -> bool:
     """Whether the trial's run folder has a checkpoint to resume; clear it if it has none."""
-    if runs.last_checkpoint(run_dir) is not None or runs.read_status(run_dir).get("status") in (
+    if runs.last_checkpoint(run_dir) is not None or getattr(
+        runs.read_status(run_dir), "status", None
+    ) in (
         "completed",
         "pruned",
     ):
