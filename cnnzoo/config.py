@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cnnzoo import finetune, pretrained
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import MODELS, check_input_shape
@@ -119,6 +120,12 @@ class TrainConfig(Section):
     early_stopping_patience: int | None = Field(default=None, ge=1)
     steps_per_epoch: int | None = Field(default=None, ge=1)
     tensorboard: bool = False
+    # Fine-tuning (cnnzoo/finetune.py): an earlier run folder to start from, epochs that train
+    # only the classifier, the rate after them (default learning_rate / 10), batch norm frozen.
+    init_from: str | None = None
+    freeze_epochs: int = Field(default=0, ge=0)
+    finetune_learning_rate: float | None = Field(default=None, gt=0.0)
+    freeze_batch_norm: bool = True
 
 
 class HardwareConfig(Section):
@@ -259,6 +266,9 @@ def _fields_at(loc: list[str]) -> list[str]:
 def _check_model_options(model: ModelConfig) -> None:
     spec = MODELS.get(model.name)
     for key, value in model.options.items():
+        if key == "weights":
+            pretrained.check_weights(model.name, value)
+            continue
         if key not in spec.options:
             known = ", ".join(spec.options) or "none"
             raise ConfigError(
@@ -295,6 +305,7 @@ def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Con
         raise ConfigError(f"{source}: data.dataset: {error}") from None
     try:
         _check_model_options(config.model)
+        finetune.check_config(config)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
 
@@ -314,6 +325,8 @@ def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Con
         check_input_shape(
             spec.name, (*data_updates["image_size"], data_updates["channels"]), model.options
         )
+        if model.options.get("weights"):
+            pretrained.check_input(data_updates["channels"], config.augment.rescale)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     return config.model_copy(

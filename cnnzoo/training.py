@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from cnnzoo import devices, optim, runs
+from cnnzoo import devices, finetune, optim, runs
 from cnnzoo.callbacks import Checkpointer, HistoryWriter, NanGuard, sigterm_as_interrupt
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
@@ -104,21 +104,29 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
 
     try:
         with sigterm_as_interrupt():
-            model = _compiled_model(
-                config, plan, strategy, len(data.class_names), steps_per_epoch, state
-            )
             nan_guard = NanGuard()
             callbacks = _callbacks(config, write_dir, data.validation is not None, rows, state)
-            model.fit(
-                data.train.repeat() if train.steps_per_epoch else data.train,
-                validation_data=data.validation,
-                epochs=train.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=train.steps_per_epoch,
-                callbacks=[nan_guard, *callbacks],
-                verbose=(1 if sys.stdout.isatty() else 2) if plan.chief else 0,
-                shuffle=False,
-            )
+            model = None
+            # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
+            for phase in finetune.remaining_phases(config, initial_epoch):
+                if phase.name != "all":
+                    log(f"Epochs {phase.start + 1}-{phase.end}: training {phase.name}.")
+                model = _compiled_model(
+                    config, plan, strategy, data.class_names, steps_per_epoch, state, phase, model
+                )
+                state = None
+                model.fit(
+                    data.train.repeat() if train.steps_per_epoch else data.train,
+                    validation_data=data.validation,
+                    epochs=phase.end,
+                    initial_epoch=phase.start,
+                    steps_per_epoch=train.steps_per_epoch,
+                    callbacks=[nan_guard, *callbacks],
+                    verbose=(1 if sys.stdout.isatty() else 2) if plan.chief else 0,
+                    shuffle=False,
+                )
+                if model.stop_training:
+                    break
     except KeyboardInterrupt:
         done = _epochs_done(write_dir)
         if plan.chief:
@@ -157,22 +165,32 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
         model.save(write_dir / runs.MODEL_FILE)  # every worker saves: saving may synchronise
 
 
-def _compiled_model(config, plan, strategy, num_classes, steps_per_epoch, state) -> keras.Model:
-    """Build and compile under the strategy and precision; load the checkpoint if resuming."""
+def _compiled_model(
+    config, plan, strategy, class_names, steps_per_epoch, state, phase, model=None
+) -> keras.Model:
+    """Build (or reuse) and compile for `phase`; load the checkpoint or init_from weights."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(plan.precision)
     try:
         with strategy.scope():
-            model = build_model(config, num_classes)
+            if model is None:
+                model = build_model(config, len(class_names))
+                if config.train.init_from and not state:
+                    finetune.initialize(model, config.train.init_from, class_names)
+            finetune.set_trainable(model, phase, config)
             model.compile(
-                optimizer=optim.build_optimizer(config.train, steps_per_epoch),
+                optimizer=optim.build_optimizer(phase.train, steps_per_epoch),
                 loss=optim.build_loss(config.train),
                 metrics=optim.build_metrics(config.train),
                 jit_compile=plan.xla,
             )
             if plan.strategy == "multi_worker":
                 _multi_worker_compat(model, strategy)
-            if state:
+            written_by = finetune.checkpoint_phase(config, state["epoch"]) if state else None
+            if state and written_by and written_by.name != phase.name:
+                # Resuming at the switch to fine-tuning: a fresh optimizer, as unbroken runs do.
+                finetune.load_weights_only(model, state["path"])
+            elif state:
                 # Weights, optimizer slots, its step counter (the schedule position) and the
                 # plateau-adjusted learning rate all live in the checkpoint.
                 model.optimizer.build(model.trainable_variables)

@@ -105,7 +105,8 @@ MODELS.add(
         default_input_shape=(224, 224, 3),
         default_num_classes=1000,
         min_input_size=1,  # padded stride-2 layers halve (rounding up) down to 1x1
-        options={"resize_to": None},
+        # weights: imagenet, a KerasHub preset handle or folder (cnnzoo/pretrained.py)
+        options={"resize_to": None, "weights": None},
         suggested_resize=96,
     ),
 )

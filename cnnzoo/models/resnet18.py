@@ -6,6 +6,10 @@ normalisation, ReLU and 3x3/2 max pooling; four stages of two basic residual blo
 projection shortcut; global average pooling and the dense classifier. Padding, batch-norm
 settings, initialisation and layer names follow torchvision, so at 224x224x3 with 1000 classes
 the model has torchvision's 11,689,512 parameters (the maps are 112, 56, 28, 14 and 7 wide).
+
+`weights="imagenet"` (or a KerasHub preset handle or folder) starts from KerasHub's ImageNet
+weights (`cnnzoo/presets.py`): a Normalization layer after the input applies the mean and std
+the weights expect to [0, 1] images, so `predict` and `export` need nothing extra.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cnnzoo import presets
 from cnnzoo.models.blocks import (
     apply_basic_block,
     apply_resize,
@@ -25,11 +30,20 @@ BLOCKS_PER_STAGE = 2
 
 
 def build(
-    input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    resize_to: int | None = None,
+    weights: str | None = None,
 ) -> keras.Model:
-    """Build ResNet-18 for `input_shape` images and `num_classes` classes."""
+    """Build ResNet-18 for `input_shape` images and `num_classes` classes, maybe pretrained."""
+    preset = presets.load_preset("resnet18", weights) if weights else None
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_resize(inputs, resize_to)
+    if preset:
+        x = layers.Normalization(
+            mean=preset.mean, variance=[s * s for s in preset.std], name="input_normalize"
+        )(x)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.Conv2D(
         64,
@@ -54,4 +68,7 @@ def build(
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
         x
     )
-    return keras.Model(inputs, outputs, name="resnet18")
+    model = keras.Model(inputs, outputs, name="resnet18")
+    if preset:
+        presets.copy_backbone(preset, model)
+    return model
