@@ -30,6 +30,16 @@ class Phase:
     frozen: bool
     train: Any  # TrainConfig with this phase's learning rate and length
 
+    def describe(self, config: Any) -> str:
+        """'Epochs 2-5: everything at learning rate 0.0001 (batch norm frozen)'."""
+        epochs = f"Epochs {self.start + 1}-{self.end}"
+        if self.frozen:
+            return f"{epochs}: the classifier only (backbone frozen)."
+        frozen = config.train.freeze_batch_norm and starts_from_weights(config)
+        return f"{epochs}: everything at learning rate {self.train.learning_rate:g}" + (
+            " (batch norm frozen)." if frozen else "."
+        )
+
 
 def starts_from_weights(config: Any) -> bool:
     """Whether the run starts from pretrained weights or an earlier run's weights."""

@@ -109,8 +109,8 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
             model = None
             # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
             for phase in finetune.remaining_phases(config, initial_epoch):
-                if phase.name != "all":
-                    log(f"Epochs {phase.start + 1}-{phase.end}: training {phase.name}.")
+                if finetune.starts_from_weights(config):
+                    log(phase.describe(config))
                 model = _compiled_model(
                     config, plan, strategy, data.class_names, steps_per_epoch, state, phase, model
                 )
