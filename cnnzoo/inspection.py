@@ -16,6 +16,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from cnnzoo import pretrained
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import MODELS, check_input_shape
 from cnnzoo.models.blocks import apply_inception_block
@@ -161,6 +162,7 @@ def list_models(
     for name in MODELS:
         spec = MODELS.get(name)
         entry: dict[str, Any] = {"name": name, "summary": spec.summary, "paper": spec.paper}
+        entry["pretrained"] = pretrained.describe(name) or None
         try:
             entry.update(describe(name, input_shape, num_classes).to_dict(with_layers=False))
         except ConfigError as error:
@@ -193,7 +195,7 @@ def _totals(entry: dict[str, Any], exact: bool = False) -> str:
 
 
 def format_listing(entries: list[dict[str, Any]]) -> str:
-    """The `cnnzoo models` listing: three lines per model."""
+    """The `cnnzoo models` listing: three lines per model, a fourth for pretrained weights."""
     width = max(len(entry["name"]) for entry in entries)
     lines = []
     for entry in entries:
@@ -201,6 +203,8 @@ def format_listing(entries: list[dict[str, Any]]) -> str:
         lines.append(f"{entry['name']:<{width}}  {entry['summary']}")
         lines.append(f"{pad}{entry['paper']}")
         lines.append(pad + (f"refused: {entry['error']}" if "error" in entry else _totals(entry)))
+        if entry.get("pretrained"):
+            lines.append(f"{pad}pretrained weights (model.weights): {entry['pretrained']}")
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ cache (`~/.cache/kagglehub`, or `$KAGGLEHUB_CACHE`), Hugging Face handles in hug
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from cnnzoo.errors import CnnzooError, ConfigError
 
 # keras-hub 0.30-0.32 pin kagglesdk==0.1.28 while kaggle 2.2.5 and kagglehub 1.0.3 need
 # kagglesdk>=0.1.38; 0.29 has the same ResNet presets and loader without the pin.
-INSTALL_HINT = 'pip install "cnnzoo[pretrained]"  (or: pip install "keras-hub>=0.21,<0.30")'
+INSTALL_HINT = 'pip install "cnnzoo[pretrained]" (or: pip install "keras-hub>=0.29,<0.30")'
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,12 @@ def preset_for(model_name: str, value: str) -> str:
 
 def require_keras_hub() -> None:
     """Raise a one-line CnnzooError when KerasHub (the optional extra) is not installed."""
-    if importlib.util.find_spec("keras_hub") is None:
-        raise CnnzooError(f"model.weights needs KerasHub, which is not installed: {INSTALL_HINT}")
+    try:
+        importlib.import_module("keras_hub")
+    except ImportError:
+        raise CnnzooError(
+            f"model.weights needs KerasHub, which is not installed: {INSTALL_HINT}"
+        ) from None
 
 
 def offline_hint(model_name: str, value: str) -> str:

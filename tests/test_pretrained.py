@@ -8,6 +8,9 @@ a wrong mapping, a transposed kernel or a missed layer shows as a difference.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +146,15 @@ def test_train_downloads_a_hugging_face_preset_once(preset_dir: Path, tmp_path: 
         assert first.returncode == 0, first.stderr
         assert "model.weights.h5" in hub.downloaded()
         fetched = len(hub.downloaded())
-        second = run_cli("train", "-c", str(config), "-o", str(tmp_path / "run2"), env=env)
-        assert second.returncode == 0, second.stderr
+        build = "from cnnzoo.models import resnet18; resnet18.build((32, 32, 3), 2, weights={!r})"
+        again = subprocess.run(
+            [sys.executable, "-c", build.format("hf://keras/resnet_18_random")],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr
         assert "model.weights.h5" not in hub.downloaded()[fetched:]  # served from the cache
     assert "KerasHub preset hf://keras/resnet_18_random" in first.stdout
     assert "Epochs 1-1: the classifier only (backbone frozen)" in first.stdout
