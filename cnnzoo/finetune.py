@@ -144,10 +144,10 @@ def initialize(
         shapes = [tuple(w.shape) for w in layer.weights]
         if other is None:
             skipped[layer.name] = "not in the earlier model"
-        elif [tuple(w.shape) for w in other.weights] != shapes:
-            skipped[layer.name] = "different shape"
         elif layer.name == CLASSIFIER and old_classes != list(class_names):
             skipped[layer.name] = "classes differ"
+        elif [tuple(w.shape) for w in other.weights] != shapes:
+            skipped[layer.name] = "different shape"
         else:
             layer.set_weights(other.get_weights())
             loaded.append(layer.name)
