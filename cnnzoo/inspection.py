@@ -119,7 +119,9 @@ def describe(
         )
     options = {**spec.options, **(options or {})}
     check_input_shape(name, input_shape, options)
-    model = spec.builder()(input_shape, num_classes, **options)
+    # Counting needs the layers, not pretrained values: `weights` is left out (no download).
+    layout = {key: value for key, value in options.items() if key != "weights"}
+    model = spec.builder()(input_shape, num_classes, **layout)
     return model_stats(model, options)
 
 
