@@ -59,7 +59,7 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation /usr/src/cnnzoo \
     && cnnzoo --version
 
 WORKDIR /workspace
-COPY configs ./configs
+COPY cnnzoo/configs ./configs
 
 # Run-time settings, after the installs: changing them rebuilds nothing heavy, and pip (root, above)
 # keeps using root's cache, the one in the cache mount.

@@ -1,23 +1,25 @@
 """YAML configs loaded into typed, frozen, strictly validated objects (no TensorFlow import).
 
-A config file is data. It may `extends:` a base file (paths relative to the file), and
-`--set a.b=value` overrides are parsed as YAML scalars and validated by the same schema. Every
-error names the file, the key path, what was expected and, for misspellings, the closest key.
+A config file is data (`cnnzoo.config_files` reads it, its `extends:` bases and `--set a.b=value`
+overrides); this module is its schema. `model:` is a union of the model plugins' option schemas
+keyed on `name`. Every bad key of a file is reported at once, each on its own line naming the
+file, the key path, what was expected, what was received and, for misspellings, the closest key.
 """
 
 from __future__ import annotations
 
-import copy
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cnnzoo import finetune, pretrained
+from cnnzoo.config_files import apply_override, find_config, read_with_bases
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import ConfigError
-from cnnzoo.models import MODELS, check_input_shape
+from cnnzoo.models import MODELS, ModelOptions, check_input_shape
 from cnnzoo.registry import did_you_mean
 
 
@@ -46,7 +48,10 @@ class DataConfig(Section):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        DATASETS.get(name)  # raises ConfigError with the known names
+        try:
+            DATASETS.get(name)
+        except ConfigError as error:  # a ValueError, so that pydantic reports it with the rest
+            raise ValueError(str(error)) from None
         return name
 
     @field_validator("image_size")
@@ -87,16 +92,12 @@ class AugmentConfig(Section):
         return self.model_copy(update={"rescale": AugmentConfig().rescale}) != AugmentConfig()
 
 
-class ModelConfig(Section):
-    """`name` plus the builder's keyword options, checked against the model registry."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
-    name: str = "lenet"
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """The builder options (everything but `name`)."""
-        return dict(self.model_extra or {})
+# The `model:` section: a union of the registered models' option schemas, keyed on `name`.
+ModelConfig = Annotated[
+    Union[tuple(MODELS.get(name).schema for name in MODELS)],  # noqa: UP007 (built at run time)
+    Field(discriminator="name"),
+]
+DEFAULT_MODEL = "lenet"
 
 
 class TrainConfig(Section):
@@ -155,9 +156,15 @@ class Config(Section):
     output_dir: str = "runs"
     data: DataConfig = DataConfig()
     augment: AugmentConfig = AugmentConfig()
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = Field(default_factory=lambda: MODELS.get(DEFAULT_MODEL).schema())
     train: TrainConfig = TrainConfig()
     hardware: HardwareConfig = HardwareConfig()
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _default_model_name(cls, model: Any) -> Any:
+        # `name` may be left out, as every other key: it defaults to lenet.
+        return {"name": DEFAULT_MODEL, **model} if isinstance(model, dict) else model
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -166,90 +173,45 @@ class Config(Section):
         return (*self.data.image_size, self.data.channels)  # type: ignore[return-value]
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping, turning I/O and syntax problems into ConfigErrors."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"Config file not found: {path}") from None
-    except OSError as error:
-        raise ConfigError(f"Cannot read config file {path}: {error.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
-    return data
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    path = path.resolve()
-    if path in seen:
-        chain = " -> ".join(str(p) for p in (*seen, path))
-        raise ConfigError(f"Config files extend each other in a cycle: {chain}")
-    data = read_yaml(path)
-    base_name = data.pop("extends", None)
-    if base_name is None:
-        return data
-    if not isinstance(base_name, str):
-        raise ConfigError(f"{path}: extends: expected a file path, got {base_name!r}")
-    return _merge(_read_with_bases(path.parent / base_name, (*seen, path)), data)
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
-    """Apply one `a.b=value` override; the value is parsed as a YAML scalar or list."""
-    key, sep, raw = assignment.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set expects KEY=VALUE, e.g. train.epochs=5. Received: {assignment!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    result = copy.deepcopy(data)
-    node = result
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: {part} is not a section")
-        node = child
-    node[parts[-1]] = value
-    return result
-
-
-def _describe_error(error: dict[str, Any]) -> str:
+def _describe_error(error: dict[str, Any]) -> tuple[str, str]:
+    """(key path, one-line description) of one pydantic error."""
+    # Drop function-validator and union-branch markers such as "float" or "list[float]".
     loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
-    # Drop pydantic's union-branch markers such as "float" or "list[float]".
     loc = [part for part in loc if "[" not in part and part not in {"float", "int", "str"}]
+    schema: type[BaseModel] | None = None
+    if loc[:1] == ["model"] and len(loc) > 1 and loc[1] in MODELS:
+        schema = MODELS.get(loc[1]).schema  # the union's tag: the model's own options
+        loc = ["model", *loc[2:]]
     path = ".".join(loc)
-    value = error.get("input")
-    if error["type"] == "extra_forbidden":
+    kind, value = error["type"], error.get("input")
+    if kind == "union_tag_invalid":
+        try:
+            MODELS.get(str(error["ctx"]["tag"]))
+        except ConfigError as unknown:
+            return f"{path}.name", f"{path}.name: {unknown}"
+    if kind == "extra_forbidden" and schema is not None and loc[-1] == "weights":
+        return path, f"{path}: {pretrained.no_weights(str(error['loc'][1]))} Received: {value!r}"
+    if kind == "extra_forbidden" and schema is not None:
+        name = error["loc"][1]
+        known = [key for key in schema.model_fields if key != "name"]
+        return path, (
+            f'model: unknown option "{loc[-1]}" for model "{name}".'
+            + did_you_mean(loc[-1], known)
+            + f" Known options: {', '.join(known) or 'none'}. Received: {loc[-1]}={value!r}"
+        )
+    if kind == "extra_forbidden":
         fields = _fields_at(loc[:-1])
-        return (
+        return path, (
             f'{path}: unknown key "{loc[-1]}".'
             + did_you_mean(loc[-1], fields)
             + (f" Known keys: {', '.join(fields)}." if fields else "")
         )
-    message = error["msg"]
-    if error["type"] == "value_error":
-        message = message.removeprefix("Value error, ")
-    return f"{path}: {message}. Received: {value!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    if not message.endswith((".", "?")):
+        message += "."
+    if kind == "literal_error":
+        message += did_you_mean(str(value), re.findall(r"'([^']*)'", error["ctx"]["expected"]))
+    return path, f"{path}: {message} Received: {value!r}"
 
 
 def _fields_at(loc: list[str]) -> list[str]:
@@ -263,54 +225,27 @@ def _fields_at(loc: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
-def _check_model_options(model: ModelConfig) -> None:
-    spec = MODELS.get(model.name)
-    for key, value in model.options.items():
-        if key == "weights":
-            pretrained.check_weights(model.name, value)
-            continue
-        if key not in spec.options:
-            known = ", ".join(spec.options) or "none"
-            raise ConfigError(
-                f'model: unknown option "{key}" for model "{model.name}".'
-                + did_you_mean(key, list(spec.options))
-                + f" Known options: {known}."
-            )
-        default = spec.options[key]
-        expected = type(default)
-        numeric = expected is float and isinstance(value, int) and not isinstance(value, bool)
-        if default is not None and not isinstance(value, expected) and not numeric:
-            raise ConfigError(
-                f"model.{key}: expected {expected.__name__} (default {default!r}). "
-                f"Received: {value!r}"
-            )
-        if key in spec.choices and value not in spec.choices[key]:
-            choices = ", ".join(repr(c) for c in spec.choices[key])
-            raise ConfigError(
-                f"model.{key}: expected one of {choices}. Received: {value!r}"
-                + did_you_mean(str(value), [str(c) for c in spec.choices[key]])
-            )
+def validate(data: dict[str, Any], source: str) -> Config:
+    """Validate raw config data, reporting every bad key of it in one ConfigError (one per line)."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        described = dict(_describe_error(e) for e in error.errors())  # one line per key path
+        raise ConfigError("\n".join(f"{source}: {line}" for line in described.values())) from None
+
+
+def model_options(name: str, options: dict[str, Any], source: str = "model") -> ModelOptions:
+    """Validate a model's options exactly as a config's `model:` section is validated."""
+    return validate({"model": {"name": name, **options}}, source).model
 
 
 def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Config:
     """Validate a raw mapping and fill dataset and model defaults into a complete Config."""
     data = dict(data)
     data.setdefault("name", default_name)
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as error:
-        lines = [f"{source}: {_describe_error(e)}" for e in error.errors()]
-        raise ConfigError("\n".join(lines)) from None
-    except ConfigError as error:
-        raise ConfigError(f"{source}: data.dataset: {error}") from None
-    try:
-        _check_model_options(config.model)
-        finetune.check_config(config)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+    config = validate(data, source)
 
     dataset = DATASETS.get(config.data.dataset)
-    spec = MODELS.get(config.model.name)
     data_updates = {
         "image_size": config.data.image_size or list(dataset.image_size),
         "channels": config.data.channels or dataset.channels,
@@ -320,27 +255,24 @@ def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Con
             else config.data.validation_split
         ),
     }
-    model = ModelConfig.model_validate({"name": spec.name, **spec.options, **config.model.options})
+    image_shape = (*data_updates["image_size"], data_updates["channels"])
     try:
-        check_input_shape(
-            spec.name, (*data_updates["image_size"], data_updates["channels"]), model.options
-        )
-        if model.options.get("weights"):
+        check_input_shape(config.model.name, image_shape, config.model.options)
+        if config.model.options.get("weights"):
             pretrained.check_input(data_updates["channels"], config.augment.rescale)
+        finetune.check_config(config)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
-    return config.model_copy(
-        update={"data": config.data.model_copy(update=data_updates), "model": model}
-    )
+    return config.model_copy(update={"data": config.data.model_copy(update=data_updates)})
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load, merge, override and validate a config file."""
-    path = Path(path)
-    data = _read_with_bases(path)
+    """Load a config file (or a shipped config by name), merge its bases, override, validate."""
+    reference, path = path, find_config(path)
+    data = read_with_bases(path)
     for assignment in overrides:
         data = apply_override(data, assignment)
-    source = f"{path}" + (" (with --set overrides)" if overrides else "")
+    source = f"{reference}" + (" (with --set overrides)" if overrides else "")
     return resolve(data, source, default_name=path.stem)
 
 

@@ -17,6 +17,7 @@ import keras
 from keras import layers
 
 from cnnzoo import pretrained
+from cnnzoo.config import model_options
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import MODELS, check_input_shape
 from cnnzoo.models.blocks import apply_inception_block
@@ -110,18 +111,11 @@ def describe(
     spec = MODELS.get(name)
     input_shape = input_shape or spec.default_input_shape
     num_classes = num_classes or spec.default_num_classes
-    unknown = sorted(set(options or {}) - set(spec.options))
-    if unknown:
-        known = ", ".join(spec.options) or "none"
-        raise ConfigError(
-            f'model "{name}" has no option "{unknown[0]}". Known options: {known}. '
-            f"Received: {unknown[0]}={options[unknown[0]]!r}"  # type: ignore[index]
-        )
-    options = {**spec.options, **(options or {})}
+    options = model_options(name, options or {}, source=f"{name} options").options
     check_input_shape(name, input_shape, options)
     # Counting needs the layers, not pretrained values: `weights` is left out (no download).
     layout = {key: value for key, value in options.items() if key != "weights"}
-    model = spec.builder()(input_shape, num_classes, **layout)
+    model = spec.build(input_shape, num_classes, **layout)
     return model_stats(model, options)
 
 
@@ -163,8 +157,13 @@ def list_models(
     entries = []
     for name in MODELS:
         spec = MODELS.get(name)
-        entry: dict[str, Any] = {"name": name, "summary": spec.summary, "paper": spec.paper}
-        entry["pretrained"] = pretrained.describe(name) or None
+        entry: dict[str, Any] = {
+            "name": name,
+            "summary": spec.summary,
+            "paper": spec.paper,
+            "option_choices": spec.option_choices(),
+            "pretrained": pretrained.describe(name) or None,
+        }
         try:
             entry.update(describe(name, input_shape, num_classes).to_dict(with_layers=False))
         except ConfigError as error:
@@ -197,7 +196,7 @@ def _totals(entry: dict[str, Any], exact: bool = False) -> str:
 
 
 def format_listing(entries: list[dict[str, Any]]) -> str:
-    """The `cnnzoo models` listing: three lines per model, a fourth for pretrained weights."""
+    """The `cnnzoo models` listing: four lines per model, a fifth for pretrained weights."""
     width = max(len(entry["name"]) for entry in entries)
     lines = []
     for entry in entries:
@@ -205,6 +204,8 @@ def format_listing(entries: list[dict[str, Any]]) -> str:
         lines.append(f"{entry['name']:<{width}}  {entry['summary']}")
         lines.append(f"{pad}{entry['paper']}")
         lines.append(pad + (f"refused: {entry['error']}" if "error" in entry else _totals(entry)))
+        choices = "; ".join(f"{key}: {text}" for key, text in entry["option_choices"].items())
+        lines.append(f"{pad}options: {choices or 'none'}")
         if entry.get("pretrained"):
             lines.append(f"{pad}pretrained weights (model.weights): {entry['pretrained']}")
     return "\n".join(lines)

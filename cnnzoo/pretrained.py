@@ -53,30 +53,39 @@ def describe(model_name: str) -> str:
     )
 
 
-def check_weights(model_name: str, value: object) -> None:
-    """Raise a ConfigError unless `value` is a valid `model.weights` for `model_name`."""
+def no_weights(model_name: str) -> str:
+    """Why `model.weights` is refused for `model_name`, naming the models that have weights."""
+    have = ", ".join(f"{m} ({', '.join(w)})" for m, w in PRETRAINED.items())
+    return (
+        f'model "{model_name}" has no pretrained weights; the models that do: {have}. Remove '
+        f"model.weights to train from scratch."
+    )
+
+
+def check_weights(model_name: str, value: object) -> object:
+    """Return `value` if it is a valid `model.weights` for `model_name`; else raise ValueError.
+
+    (A ValueError, so the model's pydantic schema can call it; the config names the key.)
+    """
     available = PRETRAINED.get(model_name)
     if not available:
-        have = ", ".join(f"{m} ({', '.join(w)})" for m, w in PRETRAINED.items())
-        raise ConfigError(
-            f'model.weights: model "{model_name}" has no pretrained weights; the models that '
-            f"do: {have}. Remove model.weights to train from scratch. Received: {value!r}"
-        )
+        raise ValueError(no_weights(model_name))
     if value is None:
-        return
+        return value
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"model.weights: expected {', '.join(available)}, a kaggle:// or hf:// KerasHub "
-            f"preset handle, or a local preset folder. Received: {value!r}"
+        raise ValueError(
+            f"expected {', '.join(available)}, a kaggle:// or hf:// KerasHub preset handle, or "
+            f"a local preset folder"
         )
     if value in available or value.startswith(HANDLE_PREFIXES):
-        return
+        return value
     if not (Path(value).expanduser() / "config.json").is_file():
-        raise ConfigError(
-            f"model.weights: {value!r} is neither a weights name ({', '.join(available)}), a "
-            f"kaggle:// or hf:// handle, nor a KerasHub preset folder (a folder with "
-            f"config.json and model.weights.h5). Received: {value!r}"
+        raise ValueError(
+            f"{value!r} is neither a weights name ({', '.join(available)}), a kaggle:// or "
+            f"hf:// handle, nor a KerasHub preset folder (a folder with config.json and "
+            f"model.weights.h5)"
         )
+    return value
 
 
 def check_input(channels: int, rescale: float) -> None:

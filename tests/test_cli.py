@@ -98,3 +98,42 @@ def test_tensorflow_commands_print_no_native_start_up_lines() -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["name"] == "lenet"
     assert result.stderr == ""
+
+
+def test_choice_enums_are_the_libraries_choices() -> None:
+    from cnnzoo import cli_common, compare, export, plots, results, tables
+
+    assert [m.value for m in cli_common.PlotFormat] == list(plots.PLOT_FORMATS)
+    assert [m.value for m in cli_common.TableFormat] == list(tables.FORMATS)
+    assert [m.value for m in cli_common.ExportFormat] == list(export.EXPORT_FORMATS)
+    assert [m.value for m in cli_common.Split] == list(results.SPLITS)
+    assert [m.value for m in cli_common.SortColumn] == list(compare.COLUMNS)
+
+
+def test_bad_choices_exit_2_before_tensorflow_loads(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cnnzoo.cli import app\n"
+        "for args in (['compare', 'R', '--sort', 'acc'], ['plot', 'R', '--format', 'gif'],\n"
+        "             ['evaluate', 'R', '--split', 'tset'], ['export', 'R', '--format', 'h5']):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    print(result.exit_code, repr(args[-1]) in result.output)\n"
+        "print('tensorflow' in sys.modules, 'matplotlib' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["2", "True"] * 4 + ["False", "False"], result.stdout
+
+
+def test_one_handler_turns_library_errors_into_one_line(tmp_path: Path) -> None:
+    for args, code in (
+        (["evaluate", str(tmp_path)], 1),  # not a run folder: a runtime error
+        (["models", "--option", "resize_to=96"], 2),  # a usage error of our own
+        (["train"], 2),
+    ):
+        result = run_cli(*args)
+        assert result.returncode == code, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr

@@ -101,5 +101,6 @@ def test_a_run_in_progress_is_listed_with_blanks(mnist, tmp_path):
 
 def test_unknown_sort_column_is_refused(mnist):
     result = CliRunner().invoke(app, ["compare", str(mnist), "--sort", "speed"])
-    assert result.exit_code == 1
-    assert "--sort must be one of" in result.output and "'speed'" in result.output
+    assert result.exit_code == 2  # a usage error, refused by the parser
+    assert result.output.startswith("error: Invalid value for '--sort': 'speed' is not one of")
+    assert "'test_accuracy'" in result.output and len(result.output.splitlines()) == 1

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cnnzoo.config import load_config, to_dict
+from cnnzoo.config_files import SHIPPED_DIR, description, shipped_configs
 from cnnzoo.errors import ConfigError
 
-from .helpers import CONFIGS, run_cli
+from .helpers import CONFIGS, REPO, run_cli
 
 
 def write(path: Path, text: str) -> Path:
@@ -95,8 +97,6 @@ def test_bad_config_exits_2_with_one_clear_line(text: str, message: str, tmp_pat
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {path}"), lines[0]
     assert "Traceback" not in result.stderr
-    import re
-
     assert re.search(message, lines[0]), lines[0]
 
 
@@ -114,3 +114,127 @@ def test_config_show_prints_the_resolved_config(tmp_path: Path) -> None:
     assert shown["train"]["epochs"] == 4
     assert shown["model"] == {"name": "lenet", "variant": "classic"}
     assert shown["data"]["image_size"] == [28, 28]
+
+
+def test_every_error_of_a_file_is_reported_in_one_pass(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad.yaml",
+        "trian: {epochs: 3}\n"
+        "data: {dataset: mnsit}\n"
+        "model: {name: resnet}\n"
+        "train: {batch_size: '64', optimizer: adamm}\n",
+    )
+    result = run_cli("config", "validate", str(path))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert all(line.startswith(f"error: {path}: ") for line in lines), lines
+    expected = [
+        r'trian: unknown key "trian"\. Did you mean "train"\?',
+        r'data\.dataset: Unknown dataset "mnsit".*Did you mean "mnist"\? Received: \'mnsit\'',
+        r'model\.name: Unknown model "resnet"\. Known: tutorial_cnn, .*Did you mean "resnet18"\?',
+        r"train\.batch_size: Input should be a valid integer.* Received: '64'",
+        r"train\.optimizer: Input should be 'adam'.* Did you mean \"adam\"\? Received: 'adamm'",
+    ]
+    assert len(lines) == len(expected), lines
+    for pattern in expected:
+        assert any(re.search(pattern, line) for line in lines), (pattern, lines)
+
+
+def test_model_options_are_checked_with_the_other_keys(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.yaml", "model: {name: lenet, varient: modern}\nseed: many\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    seed, model = str(error.value).splitlines()  # in the schema's order
+    assert 'model: unknown option "varient" for model "lenet". Did you mean "variant"?' in model
+    assert "Known options: variant. Received: varient='modern'" in model
+    assert "seed: Input should be a valid integer" in seed
+    bad_choice = write(tmp_path / "choice.yaml", "model: {name: lenet, variant: modrn}\n")
+    with pytest.raises(
+        ConfigError, match=r"model\.variant: .*Did you mean \"modern\"\? Received: 'modrn'"
+    ):
+        load_config(bad_choice)
+
+
+def test_model_name_defaults_to_lenet_and_options_to_the_schema(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "c.yaml", "model: {variant: modern}\n"))
+    assert (config.model.name, config.model.options) == ("lenet", {"variant": "modern"})
+    config = load_config(write(tmp_path / "d.yaml", "model: {name: resnet18}\n"))
+    assert config.model.options == {"resize_to": None}
+
+
+# ----- the configs shipped inside the package --------------------------------------------
+
+
+def test_shipped_configs_are_the_repositorys(tmp_path: Path) -> None:
+    assert sorted(shipped_configs()) == sorted(path.stem for path in CONFIGS)
+    for name, path in shipped_configs().items():
+        assert path.parent == SHIPPED_DIR and (REPO / "configs" / f"{name}.yaml").is_file()
+        assert description(path).endswith(".") and len(description(path)) < 90, name
+
+
+def test_a_shipped_config_loads_by_name_from_any_folder(tmp_path: Path) -> None:
+    result = run_cli("config", "validate", "mnist_lenet", "monkeys_tutorial.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["mnist_lenet: ok", "monkeys_tutorial.yaml: ok"]
+    config = load_config("mnist_lenet_modern", ["train.epochs=2"])  # extends mnist_lenet.yaml
+    assert (config.name, config.model.options, config.train.epochs) == (
+        "mnist_lenet_modern",
+        {"variant": "modern"},
+        2,
+    )
+    assert config.train.batch_size == load_config("mnist_lenet").train.batch_size == 128
+
+
+def test_a_file_in_the_folder_wins_over_a_shipped_name(tmp_path: Path) -> None:
+    write(tmp_path / "mnist_lenet", "seed: 3\n")
+    result = run_cli("config", "show", "mnist_lenet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["seed"] == 3
+
+
+def test_a_user_config_extends_a_shipped_one_by_name(tmp_path: Path) -> None:
+    path = write(tmp_path / "mine.yaml", "extends: mnist_alexnet\ntrain: {epochs: 1}\n")
+    config = load_config(path)
+    assert (config.name, config.model.name, config.train.epochs) == ("mine", "alexnet", 1)
+    assert config.train.learning_rate == 0.01
+
+
+def test_an_unknown_config_name_gives_one_line_with_did_you_mean(tmp_path: Path) -> None:
+    result = run_cli("train", "-c", "mnist_lenett", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        'error: No config file or shipped config named "mnist_lenett". Did you mean '
+        '"mnist_lenet"? `cnnzoo config list` shows the shipped ones.'
+    )
+    result = run_cli("config", "validate", "configs/mnist_lenett.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        'error: Config file not found: configs/mnist_lenett.yaml. Did you mean "mnist_lenet"?'
+    )
+    path = write(tmp_path / "child.yaml", "extends: nothere.yaml\n")
+    with pytest.raises(ConfigError, match=r"child\.yaml: extends: Config file not found: .*"):
+        load_config(path)
+
+
+def test_config_list_names_and_describes_every_shipped_config() -> None:
+    result = run_cli("config", "list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(shipped_configs())
+    assert any(
+        line.split(None, 1)[1] == "LeNet-5 on MNIST, as in the chapter (sigmoid, average "
+        "pooling) and LeCun et al. 1998."
+        for line in lines
+        if line.startswith("mnist_lenet ")
+    )
+
+
+def test_config_show_source_prints_the_shipped_file_to_start_from(tmp_path: Path) -> None:
+    result = run_cli("config", "show", "monkeys_tutorial", "--source", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (SHIPPED_DIR / "monkeys_tutorial.yaml").read_text(encoding="utf-8")
+    # Saved as a new file, it is a valid config of its own.
+    copy = write(tmp_path / "my_monkeys.yaml", result.stdout)
+    assert load_config(copy).model_copy(update={"name": "x"}) == load_config(
+        "monkeys_tutorial"
+    ).model_copy(update={"name": "x"})

@@ -81,7 +81,8 @@ def test_unknown_format_fails_with_one_line(mnist):
         text=True,
         timeout=120,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error, refused by the parser
     assert result.stderr.strip() == (
-        "error: --format must be one of savedmodel, tflite, onnx. Received: 'coreml'"
+        "error: Invalid value for '--format': 'coreml' is not one of 'savedmodel', 'tflite', "
+        "'onnx'. (see: cnnzoo export --help)"
     )

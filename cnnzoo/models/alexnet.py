@@ -16,16 +16,38 @@ smallest side it accepts is 67 (67 -> 15 -> 7 -> 3 -> 1).
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Literal
 
-from cnnzoo.models.blocks import apply_resize
+from cnnzoo.models.spec import ResizableOptions, register_model
+
+if TYPE_CHECKING:
+    import keras
 
 
+class Options(ResizableOptions):
+    """AlexNet's options: `resize_to` resizes the input inside the model first."""
+
+    name: Literal["alexnet"] = "alexnet"
+
+
+@register_model(
+    schema=Options,
+    summary="AlexNet: 11x11/4, 5x5 and three 3x3 convs, overlapping max pooling, 4096-4096",
+    paper="Krizhevsky, Sutskever & Hinton 2012, ImageNet classification with deep CNNs",
+    default_input_shape=(224, 224, 3),
+    default_num_classes=1000,
+    min_input_size=67,  # 67 -> 15 (11x11/4) -> 7 -> 3 -> 1 (three 3x3/2 max pools)
+    suggested_resize=224,
+)
 def build(
     input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
 ) -> keras.Model:
     """Build AlexNet for `input_shape` images and `num_classes` classes."""
+    import keras  # here, so that the registry and config validation never load Keras
+    from keras import layers
+
+    from cnnzoo.models.blocks import apply_resize
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_resize(inputs, resize_to)
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(x)

@@ -11,10 +11,19 @@ which only serve training. Layer names follow the reference Caffe model (`incept
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Literal
 
-from cnnzoo.models.blocks import apply_inception_block, apply_resize
+from cnnzoo.models.spec import ResizableOptions, register_model
+
+if TYPE_CHECKING:
+    import keras
+
+
+class Options(ResizableOptions):
+    """GoogLeNet's options: `resize_to` resizes the input inside the model first."""
+
+    name: Literal["googlenet"] = "googlenet"
+
 
 # (#1x1, (#3x3 reduce, #3x3), (#5x5 reduce, #5x5), pool proj) per block: the paper's Table 1.
 INCEPTION_CHANNELS: dict[str, tuple[int, tuple[int, int], tuple[int, int], int]] = {
@@ -32,10 +41,24 @@ INCEPTION_CHANNELS: dict[str, tuple[int, tuple[int, int], tuple[int, int], int]]
 POOL_AFTER = {"3b": "pool3_3x3_s2", "4e": "pool4_3x3_s2"}
 
 
+@register_model(
+    schema=Options,
+    summary="GoogLeNet: nine Inception blocks of four parallel paths, global average pooling",
+    paper="Szegedy et al. 2015, Going deeper with convolutions",
+    default_input_shape=(224, 224, 3),
+    default_num_classes=1000,
+    min_input_size=1,  # "same" padding halves (rounding up) down to 1x1
+    suggested_resize=96,
+)
 def build(
     input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
 ) -> keras.Model:
     """Build GoogLeNet for `input_shape` images and `num_classes` classes."""
+    import keras  # here, so that the registry and config validation never load Keras
+    from keras import layers
+
+    from cnnzoo.models.blocks import apply_inception_block, apply_resize
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_resize(inputs, resize_to)
     x = layers.Conv2D(64, 7, strides=2, padding="same", activation="relu", name="conv1_7x7_s2")(x)

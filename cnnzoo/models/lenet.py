@@ -11,18 +11,44 @@ pooling, then dense layers of 120, 84 and `num_classes` units. The first convolu
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Literal
 
-VARIANTS = ("classic", "modern")
+from pydantic import Field
+
+from cnnzoo.models.spec import ModelOptions, register_model
+
+if TYPE_CHECKING:
+    import keras
+
+Variant = Literal["classic", "modern"]
 
 
+class Options(ModelOptions):
+    """LeNet-5's options."""
+
+    name: Literal["lenet"] = "lenet"
+    variant: Variant = Field(
+        default="classic",
+        description="classic (sigmoid, average pooling, as LeCun et al. 1998) or modern (ReLU, "
+        "max pooling, batch normalisation)",
+    )
+
+
+@register_model(
+    schema=Options,
+    summary="LeNet-5: two 5x5 conv + pooling stages, dense 120-84-classes",
+    paper="LeCun et al. 1998, Gradient-based learning applied to document recognition",
+    default_input_shape=(28, 28, 1),
+    default_num_classes=10,
+    min_input_size=12,  # 12 -> 6 -> 2 (valid 5x5) -> 1
+)
 def build(
-    input_shape: tuple[int, int, int], num_classes: int, *, variant: str = "classic"
+    input_shape: tuple[int, int, int], num_classes: int, *, variant: Variant = "classic"
 ) -> keras.Model:
     """Build LeNet-5 for `input_shape` images and `num_classes` classes."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}. Received: variant={variant!r}")
+    import keras  # here, so that the registry and config validation never load Keras
+    from keras import layers
+
     modern = variant == "modern"
     activation = "relu" if modern else "sigmoid"
     pool = layers.MaxPooling2D if modern else layers.AveragePooling2D

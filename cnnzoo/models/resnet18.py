@@ -14,21 +14,46 @@ the weights expect to [0, 1] images, so `predict` and `export` need nothing extr
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Literal
 
-from cnnzoo import presets
-from cnnzoo.models.blocks import (
-    apply_basic_block,
-    apply_resize,
-    resnet_kernel_initializer,
-    torch_batch_norm,
-)
+from pydantic import Field, field_validator
+
+from cnnzoo import pretrained
+from cnnzoo.models.spec import ResizableOptions, register_model
+
+if TYPE_CHECKING:
+    import keras
+
+
+class Options(ResizableOptions):
+    """ResNet-18's options: `resize_to` resizes the input first; `weights` starts pretrained."""
+
+    name: Literal["resnet18"] = "resnet18"
+    weights: str | None = Field(
+        default=None,
+        description="null (from scratch), imagenet (KerasHub's ImageNet-1k weights), a "
+        "kaggle:// or hf:// KerasHub preset handle, or a local preset folder",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, value: str | None) -> str | None:
+        return pretrained.check_weights("resnet18", value)  # type: ignore[return-value]
+
 
 STAGES = [(64, 1), (128, 2), (256, 2), (512, 2)]  # (channels, stride of the first block)
 BLOCKS_PER_STAGE = 2
 
 
+@register_model(
+    schema=Options,
+    summary="ResNet-18: 7x7 stem, four stages of two basic residual blocks (64-512), GAP",
+    paper="He et al. 2016, Deep residual learning for image recognition",
+    default_input_shape=(224, 224, 3),
+    default_num_classes=1000,
+    min_input_size=1,  # padded stride-2 layers halve (rounding up) down to 1x1
+    suggested_resize=96,
+)
 def build(
     input_shape: tuple[int, int, int],
     num_classes: int,
@@ -37,6 +62,17 @@ def build(
     weights: str | None = None,
 ) -> keras.Model:
     """Build ResNet-18 for `input_shape` images and `num_classes` classes, maybe pretrained."""
+    import keras  # here, so that the registry and config validation never load Keras
+    from keras import layers
+
+    from cnnzoo import presets
+    from cnnzoo.models.blocks import (
+        apply_basic_block,
+        apply_resize,
+        resnet_kernel_initializer,
+        torch_batch_norm,
+    )
+
     preset = presets.load_preset("resnet18", weights) if weights else None
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_resize(inputs, resize_to)

@@ -9,14 +9,35 @@ softmax output. At the tutorial's 128x128x3 input the shapes run 128 -> 64 -> 62
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Literal
 
-from cnnzoo.models.blocks import fused_batch_norm
+from cnnzoo.models.spec import ModelOptions, register_model
+
+if TYPE_CHECKING:
+    import keras
 
 
+class Options(ModelOptions):
+    """The Code Tutorial CNN has no options: it is the tutorial's model exactly."""
+
+    name: Literal["tutorial_cnn"] = "tutorial_cnn"
+
+
+@register_model(
+    schema=Options,
+    summary="The chapter's Code Tutorial CNN: three conv-BN-pool blocks (32/64/128), dense 128",
+    paper="CNN chapter, Code Tutorial (10 Monkey Species, Keras)",
+    default_input_shape=(128, 128, 3),
+    default_num_classes=10,
+    min_input_size=13,  # 13 -> 7 -> 5 -> 3 -> 1: the two valid 3x3 convs need 3 pixels each
+)
 def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     """Build the Code Tutorial CNN for `input_shape` images and `num_classes` classes."""
+    import keras  # here, so that the registry and config validation never load Keras
+    from keras import layers
+
+    from cnnzoo.models.blocks import fused_batch_norm
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for index, (filters, padding) in enumerate([(32, "same"), (64, "valid"), (128, "valid")], 1):

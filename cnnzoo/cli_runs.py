@@ -1,0 +1,115 @@
+"""`cnnzoo evaluate | predict | plot | compare | export`: the commands that read run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnzoo.cli_common import (
+    ExportFormat,
+    PlotFormat,
+    RunArgument,
+    RunsArgument,
+    SortColumn,
+    Split,
+    TableFormat,
+    needs_tensorflow,
+)
+
+
+@needs_tensorflow
+def evaluate(
+    run_dir: RunArgument,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Dataset file or folder (default: the one the run used)."),
+    ] = None,
+    split: Annotated[
+        Split | None,
+        typer.Option("--split", help="Default: MNIST test, else validation.", show_default=False),
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="k for top-k accuracy.", min=1)] = 5,
+) -> None:
+    """Evaluate a trained run on a held-out split; write metrics and tables into the run folder."""
+    from cnnzoo.evaluation import evaluate_run, format_report
+
+    result = evaluate_run(run_dir, split.value if split else None, data, top_k)
+    typer.echo(format_report(result))
+    typer.echo(f"\nWrote: {', '.join(path.name for path in result.files)} in {result.run_dir}")
+
+
+@needs_tensorflow
+def predict(
+    run_dir: RunArgument,
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes to show per image.", min=1)] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Predict classes for images; exit 1 if any file could not be read (others still predicted)."""
+    from cnnzoo.predict import predict_images
+
+    report = predict_images(run_dir, images, top_k)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    elif report.predictions:
+        typer.echo(report.to_text())
+    for path, reason in report.failures:
+        typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+def plot(
+    run_dirs: RunsArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Curves file (default: RUN/history.png, or ./comparison.png for several runs).",
+        ),
+    ] = None,
+    fmt: Annotated[PlotFormat, typer.Option("--format", help="Image format.")] = PlotFormat.png,
+) -> None:
+    """Redraw training curves (several runs overlaid) and confusion heatmaps; works mid-training."""
+    from cnnzoo.plots import draw_run_plots
+
+    for path in draw_run_plots(run_dirs, output, fmt.value):
+        typer.echo(f"Wrote {path}")
+
+
+@needs_tensorflow
+def compare(
+    run_dirs: RunsArgument,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output.")] = TableFormat.table,
+    sort: Annotated[
+        SortColumn, typer.Option("--sort", help="Column to rank by, best first.")
+    ] = SortColumn.best_val_accuracy,
+) -> None:
+    """Print a leaderboard of runs: size, cost, speed and accuracy."""
+    from cnnzoo.compare import format_leaderboard, leaderboard
+
+    rows = leaderboard([str(path) for path in run_dirs], sort.value)
+    typer.echo(format_leaderboard(rows, fmt.value))
+
+
+@needs_tensorflow
+def export(
+    run_dir: RunArgument,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Export format.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Destination (default: RUN/export/).")
+    ] = None,
+) -> None:
+    """Export a run's model for serving and check it against the .keras model."""
+    from cnnzoo.export import export_run
+
+    result = export_run(run_dir, fmt.value, output)
+    typer.echo(f"Exported {result.format}: {result.path}")
+    if result.max_difference is None:
+        typer.echo("Not checked: install onnxruntime to compare it with the .keras model.")
+    else:
+        typer.echo(f"Max |probability difference| vs model.keras: {result.max_difference:.2e}")
