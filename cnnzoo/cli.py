@@ -37,8 +37,24 @@ def _print_error(message: str) -> None:
         typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
 
 
+def _usage_error(error: click_exceptions.UsageError) -> typer.Exit:
+    """Print a usage error as one `error:` line; the exit to raise (code 2)."""
+    if isinstance(error, getattr(click_exceptions, "NoArgsIsHelpError", ())):
+        raise error  # `cnnzoo config` alone prints its help
+    message = error.format_message().replace("Value error, ", "")
+    where = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
+    _print_error(message + where)
+    return typer.Exit(2)
+
+
 class _Commands(TyperGroup):
     """The top-level command group: the one place where errors become `error:` lines."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+        try:  # `cnnzoo --bogus`: the group's own options
+            return super().make_context(*args, **kwargs)
+        except click_exceptions.UsageError as error:
+            raise _usage_error(error) from None
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -48,13 +64,8 @@ class _Commands(TyperGroup):
                 raise
             _print_error(str(error) or type(error).__name__)
             raise typer.Exit(error.exit_code) from None
-        except click_exceptions.UsageError as error:
-            if isinstance(error, getattr(click_exceptions, "NoArgsIsHelpError", ())):
-                raise  # `cnnzoo config` alone prints its help
-            message = error.format_message().replace("Value error, ", "")
-            where = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
-            _print_error(message + where)
-            raise typer.Exit(2) from None
+        except click_exceptions.UsageError as error:  # a command's options and arguments
+            raise _usage_error(error) from None
 
 
 app = typer.Typer(
@@ -158,7 +169,8 @@ def download(
     dataset: Annotated[
         str | None,
         typer.Argument(
-            help="mnist or monkeys (default: the config's data.dataset).", show_default=False
+            help="mnist, monkeys or archive (default: the config's data.dataset).",
+            show_default=False,
         ),
     ] = None,
     data_dir: Annotated[
@@ -175,21 +187,22 @@ def download(
         ),
     ] = None,
     url: Annotated[
-        str | None, typer.Option("--url", help="MNIST only: download from here.")
+        str | None, typer.Option("--url", help="mnist and archive: download from here.")
     ] = None,
     sha256: Annotated[
-        str | None, typer.Option("--sha256", help="MNIST only: the file's expected SHA-256.")
+        str | None, typer.Option("--sha256", help="mnist and archive: the file's SHA-256.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Download a dataset into the cache folder: MNIST from Keras' mirror, monkeys from Kaggle."""
+    """Download a dataset into the cache folder: MNIST from Keras' mirror, monkeys from Kaggle,
+    archive from --url."""
     from cnnzoo.config import load_config
     from cnnzoo.data.download import download_dataset
 
     data = load_config(config).data if config else None
     name = dataset or (data.dataset if data else None)
     if name is None:
-        raise ConfigError("Name the dataset to download (mnist or monkeys), or pass --config.")
+        raise ConfigError("Name the dataset to download (e.g. mnist), or pass --config.")
     result = download_dataset(
         name, data, data_dir=data_dir, force=force, url=url, sha256=sha256, progress=not quiet
     )

@@ -127,6 +127,11 @@ class TrainConfig(Section):
     freeze_epochs: int = Field(default=0, ge=0)
     finetune_learning_rate: float | None = Field(default=None, gt=0.0)
     freeze_batch_norm: bool = True
+    # Inference-mode batch-norm statistics: re-estimated from training images at each epoch end
+    # (cnnzoo/batch_norm_stats.py) or Keras' moving average alone; the weights train the same.
+    batch_norm_stats: Literal["reestimate", "running"] = "reestimate"
+    # A run that is not learning (cnnzoo/health.py): say so, or say so and stop.
+    on_collapse: Literal["warn", "stop"] = "warn"
 
 
 class HardwareConfig(Section):

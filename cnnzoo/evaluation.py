@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnzoo import runs
 from cnnzoo.config import Config
+from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import CnnzooError
 from cnnzoo.results import (
     SPLITS,
@@ -130,14 +131,11 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
 def with_data_path(config: Config, data_path: Path) -> Config:
     """`config` reading its dataset from `data_path` instead of where training read it.
 
-    For a `directory` dataset every image under `data_path` is held out (it becomes `val_path`).
+    The dataset's plugin decides how (for class folders every image under `data_path` is held out).
     """
     if not data_path.exists():
         raise CnnzooError(f"--data: no file or folder at {data_path}.")
-    update = {"path": str(data_path)}
-    if config.data.dataset == "directory":
-        update["val_path"] = str(data_path)
-    data = config.data.model_copy(update=update)
+    data = DATASETS.get(config.data.dataset).with_data_path(config.data, data_path)
     return config.model_copy(update={"data": data})
 
 

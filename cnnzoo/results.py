@@ -14,6 +14,7 @@ from typing import Any
 
 from cnnzoo import runs
 from cnnzoo.config import Config, load_config
+from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import CnnzooError
 
 SPLITS = ("test", "validation", "train")
@@ -40,8 +41,8 @@ def predictions_file(split: str) -> str:
 
 
 def default_split(config: Config) -> str:
-    """The held-out split to evaluate on: MNIST's test set, otherwise the validation folder."""
-    return "test" if config.data.dataset == "mnist" else "validation"
+    """The held-out split to evaluate on, as the dataset's plugin says (MNIST: its test set)."""
+    return DATASETS.get(config.data.dataset).evaluation_split
 
 
 def _read_json(path: Path) -> Any:

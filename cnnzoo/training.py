@@ -14,14 +14,14 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from cnnzoo import devices, finetune, optim, runs
+from cnnzoo import batch_norm_stats, devices, finetune, health, optim, runs
 from cnnzoo.callbacks import Checkpointer, HistoryWriter, NanGuard, sigterm_as_interrupt
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
@@ -47,6 +47,7 @@ def train_from_config(
     *,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Path | None:
     """Train as `config` says into a new run folder (or continue `output` if `resume`).
 
@@ -73,7 +74,9 @@ def train_from_config(
     assert output is not None or not resume, "resume needs the run folder"
     run_dir = output if resume else runs.new_run_dir(config, output) if plan.chief else None
     with _writable_folder(run_dir, plan.chief) as write_dir:
-        _train(config, plan, strategy, data, run_dir or write_dir, write_dir, resume, log)
+        _train(
+            config, plan, strategy, data, run_dir or write_dir, write_dir, resume, log, callbacks
+        )
     return run_dir if plan.chief else None
 
 
@@ -91,7 +94,7 @@ def _writable_folder(run_dir: Path | None, chief: bool) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> None:
+def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra) -> None:
     train = config.train
     state = runs.last_checkpoint(run_dir) if resume else None
     initial_epoch = state["epoch"] if state else 0
@@ -106,6 +109,8 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
         with sigterm_as_interrupt():
             nan_guard = NanGuard()
             callbacks = _callbacks(config, write_dir, data.validation is not None, rows, state)
+            monitor = health.monitor(config, len(data.class_names), rows, _recorder(run_dir, plan))
+            callbacks = [*batch_norm_stats.callbacks(config), monitor, *callbacks, *extra]
             model = None
             # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
             for phase in finetune.remaining_phases(config, initial_epoch):
@@ -154,6 +159,13 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log) -> Non
             f"train.learning_rate (now {train.learning_rate:g}) or check the data. The run "
             f"folder {run_dir} is marked failed; its last good epoch is in {runs.CHECKPOINT_DIR}/."
         )
+        if plan.chief:
+            runs.write_status(
+                run_dir, "failed", error=message, epochs_completed=_epochs_done(write_dir)
+            )
+        raise CnnzooError(message)
+    if monitor.finding and monitor.stop:
+        message = f"{monitor.finding.message()}. Training stopped (train.on_collapse: stop)."
         if plan.chief:
             runs.write_status(
                 run_dir, "failed", error=message, epochs_completed=_epochs_done(write_dir)
@@ -314,6 +326,16 @@ def _finish_record(run_dir: Path, model: keras.Model, config: Config, data: Any)
     runs.write_json(run_dir / runs.METRICS_FILE, metrics)
     plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
     runs.write_status(run_dir, "completed", epochs_completed=done, finished=runs.now())
+
+
+def _recorder(run_dir: Path, plan: Any) -> Callable[[dict[str, Any]], None]:
+    """Record a training-health finding in run.json (the chief writes it)."""
+
+    def record(finding: dict[str, Any]) -> None:
+        if plan.chief:
+            runs.write_status(run_dir, "running", health=finding)
+
+    return record
 
 
 def _epochs_done(write_dir: Path) -> int:

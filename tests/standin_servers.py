@@ -106,17 +106,32 @@ def _send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> N
 
 
 class FileServer(_Server):
-    """Serves fixed bytes at fixed paths (GET), like a plain download mirror."""
+    """Serves fixed bytes at fixed paths (GET), like a plain download mirror.
+
+    `cut_after[path] = n` announces the whole file (Content-Length) but closes the connection
+    after its first n bytes, as a server that dies mid-transfer does.
+    """
 
     def __init__(self, files: dict[str, bytes]) -> None:
         super().__init__()
         self.files = files
+        self.cut_after: dict[str, int] = {}
 
     def handle_get(self, handler: BaseHTTPRequestHandler, path: str) -> None:
-        if path in self.files:
-            _send(handler, 200, self.files[path], "application/octet-stream")
-        else:
+        if path not in self.files:
             _send(handler, 404, b"not found", "text/plain")
+        elif path in self.cut_after:
+            data = self.files[path]
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/octet-stream")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data[: self.cut_after[path]])
+            handler.wfile.flush()
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+        else:
+            _send(handler, 200, self.files[path], "application/octet-stream")
 
 
 class KaggleStandIn(_Server):

@@ -132,6 +132,10 @@ def test_one_handler_turns_library_errors_into_one_line(tmp_path: Path) -> None:
         (["evaluate", str(tmp_path)], 1),  # not a run folder: a runtime error
         (["models", "--option", "resize_to=96"], 2),  # a usage error of our own
         (["train"], 2),
+        (["--bogus"], 2),  # usage errors the parser finds, at every level
+        (["bogus"], 2),
+        (["predict"], 2),
+        (["config", "show", "mnist_lenet", "--bogus"], 2),
     ):
         result = run_cli(*args)
         assert result.returncode == code, (args, result.stderr)

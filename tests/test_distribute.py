@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cnnzoo import runs
 from cnnzoo.config import load_config
 from cnnzoo.training import train_from_config
 
@@ -88,3 +89,13 @@ def test_multi_worker_strategy_with_two_processes(trained: dict) -> None:
     for got, expected in zip(history(chief_dir), mirrored, strict=True):
         assert got == pytest.approx(expected, rel=1e-4, abs=1e-5)
     assert _learned(chief_dir) >= 0.9
+
+
+def test_mirrored_run_saves_reestimated_batch_norm_statistics(trained: dict) -> None:
+    # batch_norm_stats: reestimate (the default) under MirroredStrategy: model.keras holds the
+    # statistics a one-device re-estimation of the same weights gives.
+    from .test_batch_norm_stats import assert_carries_fresh_statistics
+
+    code, out, err, run_dir = trained["mirrored"]
+    assert code == 0, err
+    assert_carries_fresh_statistics(run_dir, load_config(run_dir / runs.CONFIG_FILE))

@@ -1,4 +1,4 @@
-"""Downloads for real: the official kaggle client and keras.utils.get_file against loopback servers.
+"""Downloads for real: the official kaggle client and pooch against loopback servers.
 
 Nothing here reaches the internet or the user's home: HOME, KAGGLE_CONFIG_DIR and CNNZOO_DATA_DIR
 point into tmp_path. In-process tests point kagglesdk's endpoint table at the stand-in; the CLI
@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 from cnnzoo.cli import app
 from cnnzoo.config import DataConfig
-from cnnzoo.data.catalog import MONKEYS_KAGGLE_REF
-from cnnzoo.data.download import (
+from cnnzoo.data.mnist import mnist_file
+from cnnzoo.data.monkeys import (
+    MONKEYS_KAGGLE_REF,
     download_monkeys,
     extract_monkeys_zip,
-    mnist_file,
     monkeys_root,
     read_monkey_labels,
 )
@@ -409,6 +409,38 @@ def test_mnist_server_down_says_how_to_provide_the_file(env):
     assert cache_entries(env) == []
 
 
+def test_mnist_missing_file_and_cut_transfer_leave_nothing(env, mnist_bytes):
+    digest = hashlib.sha256(mnist_bytes).hexdigest()
+    with FileServer({"/mnist.npz": mnist_bytes}) as server:
+        missing = invoke("download", "mnist", "--url", f"{server.url}/nope.npz", "-q")
+        server.cut_after["/mnist.npz"] = len(mnist_bytes) // 3
+        url = f"{server.url}/mnist.npz"
+        cut = invoke("download", "mnist", "--url", url, "--sha256", digest, "-q")
+    assert_one_error_line(missing, "HTTP 404 Not Found", "set data.path")
+    assert_one_error_line(cut, f"Cannot download MNIST from {url}", "cut short", "nothing was kept")
+    assert cache_entries(env) == []
+
+
+def test_download_mnist_does_not_import_tensorflow(env, mnist_bytes):
+    digest = hashlib.sha256(mnist_bytes).hexdigest()
+    with FileServer({"/mnist.npz": mnist_bytes}) as server:
+        script = (
+            "import sys\n"
+            "from typer.testing import CliRunner\n"
+            "from cnnzoo.cli import app\n"
+            f"args = ['download', 'mnist', '--url', '{server.url}/mnist.npz', '--sha256', "
+            f"'{digest}', '-q']\n"
+            "result = CliRunner().invoke(app, args)\n"
+            "print(result.exit_code, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+        )
+        child = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+        )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["0", "False", "False"]
+    assert (env["cache"] / "mnist.npz").read_bytes() == mnist_bytes
+
+
 def test_mnist_config_url_and_download_true(env, mnist_bytes, tmp_path):
     digest = hashlib.sha256(mnist_bytes).hexdigest()
     with FileServer({"/mirror/mnist.npz": mnist_bytes}) as server:
@@ -438,7 +470,7 @@ def test_download_usage_errors_exit_2(env):
     typo = invoke("download", "monkey")
     assert typo.exit_code == 2 and 'Did you mean "monkeys"' in typo.stderr
     url_for_kaggle = invoke("download", "monkeys", "--url", "http://x")
-    assert url_for_kaggle.exit_code == 2 and "mnist only" in url_for_kaggle.stderr
+    assert url_for_kaggle.exit_code == 2 and "mnist and archive only" in url_for_kaggle.stderr
 
 
 def test_train_on_missing_mnist_names_the_download_command(env):

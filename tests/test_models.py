@@ -372,6 +372,9 @@ def test_models_lists_every_model_with_its_counts() -> None:
         assert any(line.startswith(f"{name} ") for line in result.output.splitlines())
         assert MODELS.get(name).paper in result.output
     assert "11,689,512 trainable" in result.output
+    # Each model's options, accepted values and defaults, from its schema.
+    assert "options: variant: 'classic' | 'modern' (default 'classic')" in result.output
+    assert "options: resize_to: int | null (default null)" in result.output
     as_json = json.loads(runner.invoke(app, ["models", "--json"]).output)
     by_name = {entry["name"]: entry for entry in as_json}
     assert list(by_name) == NAMES

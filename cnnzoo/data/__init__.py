@@ -1,1 +1,1 @@
-"""Datasets: the catalog, downloads, the tf.data pipeline and augmentation."""
+"""Datasets: one plugin module each (catalog.py lists them), fetching, the tf.data pipeline."""

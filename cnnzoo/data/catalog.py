@@ -1,70 +1,61 @@
-"""The dataset registry: what each dataset is, where it lives and its defaults (no TensorFlow)."""
+"""The dataset registry: the interface every dataset plugin implements, and the plugins.
+
+A dataset is one module in `cnnzoo/data/` with one class implementing `Dataset`: its defaults,
+how it is fetched into the cache, how its splits are listed, its class names. Adding a dataset is
+that module plus one line in `_PLUGINS` below. Nothing here imports TensorFlow.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from cnnzoo.data.archive import Archive
+from cnnzoo.data.directory import Directory
+from cnnzoo.data.fetch import Fetched, data_home
+from cnnzoo.data.mnist import Mnist
+from cnnzoo.data.monkeys import Monkeys
 from cnnzoo.registry import Registry
 
-MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
-MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-MONKEYS_KAGGLE_REF = "slothkong/10-monkey-species"
+if TYPE_CHECKING:
+    from cnnzoo.config import Config, DataConfig
+    from cnnzoo.data.folders import Split
+
+__all__ = ["DATASETS", "Dataset", "Fetched", "data_home"]
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Defaults and provenance for one dataset."""
+class Dataset(Protocol):
+    """What cnnzoo needs to know about a dataset; one implementation per module."""
 
     name: str
     summary: str
-    image_size: tuple[int, int]
+    image_size: tuple[int, int]  # defaults, overridden by data.image_size etc.
     channels: int
     validation_split: float
-    download_command: str | None = None
+    evaluation_split: str  # what `cnnzoo evaluate` reads by default: "test" or "validation"
+    downloadable: bool  # `cnnzoo download NAME` and data.download apply
+    takes_url: bool  # data.url / data.sha256 (--url, --sha256) apply
+
+    def fetch(self, data: DataConfig, *, force: bool = False, progress: bool = True) -> Fetched:
+        """Download into the cache (`data.data_dir`) unless already there (or `force`)."""
+        ...
+
+    def split(self, config: Config, split: str) -> tuple[Split | None, list[str]]:
+        """One split's images (None if the dataset has no such split) and the class names,
+        fetching first if the config says `data.download: true`."""
+        ...
+
+    def with_data_path(self, data: DataConfig, path: Path) -> DataConfig:
+        """`data` reading from `path` instead (`cnnzoo evaluate --data PATH`)."""
+        ...
 
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
-DATASETS.add(
-    "mnist",
-    DatasetSpec(
-        name="mnist",
-        summary="MNIST handwritten digits: 60,000 train, 10,000 test, 28x28 grey (Keras mnist.npz)",
-        image_size=(28, 28),
-        channels=1,
-        validation_split=0.1,
-        download_command="cnnzoo download mnist",
-    ),
+DATASETS: Registry[Dataset] = Registry("dataset")
+_PLUGINS: tuple[Dataset, ...] = (
+    Mnist(),
+    Monkeys(),
+    Directory(),
+    Archive(),
 )
-DATASETS.add(
-    "monkeys",
-    DatasetSpec(
-        name="monkeys",
-        summary=f"10 Monkey Species (Kaggle {MONKEYS_KAGGLE_REF}), training/validation folders",
-        image_size=(128, 128),
-        channels=3,
-        validation_split=0.0,
-        download_command="cnnzoo download monkeys",
-    ),
-)
-DATASETS.add(
-    "directory",
-    DatasetSpec(
-        name="directory",
-        summary="Any folder with one sub-folder of images per class",
-        image_size=(128, 128),
-        channels=3,
-        validation_split=0.2,
-    ),
-)
-
-
-def data_home(override: str | os.PathLike[str] | None = None) -> Path:
-    """The cache folder for downloads: `override`, else $CNNZOO_DATA_DIR, else ~/.cache/cnnzoo."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get("CNNZOO_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "cnnzoo"
+for _plugin in _PLUGINS:
+    DATASETS.register(_plugin.name)(_plugin)

@@ -1,12 +1,23 @@
-"""The 10 Monkey Species dataset on disk: its Kaggle layout, its labels file, unpacking its zip."""
+"""Kaggle's 10 Monkey Species: its layout and labels file, the download through the official
+kaggle client, unpacking its zip atomically, and its training/validation splits."""
 
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from cnnzoo.data.fetch import Fetched, data_home, option, replace_into, staging
+from cnnzoo.data.folders import Split, list_class_folders, split_from_folders
 from cnnzoo.errors import CnnzooError
+
+if TYPE_CHECKING:
+    from cnnzoo.config import Config, DataConfig
+
+MONKEYS_KAGGLE_REF = "slothkong/10-monkey-species"
+MONKEYS_FOLDER = "monkeys"
 
 MONKEY_LABELS_FILE = "monkey_labels.txt"
 MONKEY_SPLITS = ("training/training", "validation/validation")
@@ -93,6 +104,106 @@ def install_zip(archive: Path, description: str, temp: Path, target: Path) -> No
             f"{description} does not hold the 10 Monkey Species layout: missing "
             f"{', '.join(problems)}. Expected {MONKEYS_LAYOUT}; nothing was installed."
         )
-    if target.exists():  # --force: the old copy goes into temp and is deleted with it
-        target.rename(temp / "previous")
-    root.rename(target)
+    replace_into(root, target, temp)  # --force: the old copy goes into temp, deleted with it
+
+
+def _existing_monkeys(target: Path, command: str) -> Path:
+    problems = layout_problems(target)
+    if problems:
+        raise CnnzooError(
+            f"{target} is not a complete 10 Monkey Species folder: missing {', '.join(problems)}. "
+            f"Run `{command} --force` to replace it."
+        )
+    return target
+
+
+def download_monkeys(
+    data_dir: str | os.PathLike[str] | None = None, force: bool = False, progress: bool = True
+) -> Fetched:
+    """Download Kaggle's 10 Monkey Species with the official client and unpack it atomically."""
+    from cnnzoo.data import kaggle
+
+    target = data_home(data_dir) / MONKEYS_FOLDER
+    command = "cnnzoo download monkeys" + option("--data-dir", data_dir)
+    if target.exists() and not force:
+        return Fetched(_existing_monkeys(target, command), False)
+    kaggle.find_credentials()  # before creating anything or touching the network
+    with staging(target.parent, MONKEYS_FOLDER) as temp:
+        archive = kaggle.download_dataset_zip(MONKEYS_KAGGLE_REF, temp, progress=progress)
+        install_zip(archive, f"The Kaggle download of {MONKEYS_KAGGLE_REF}", temp, target)
+    return Fetched(target, True)
+
+
+def extract_monkeys_zip(
+    archive: Path, data_dir: str | os.PathLike[str] | None = None, force: bool = False
+) -> Fetched:
+    """Unpack a downloaded 10-monkey-species.zip into the cache folder atomically."""
+    target = data_home(data_dir) / MONKEYS_FOLDER
+    if target.exists() and not force:
+        command = "cnnzoo download monkeys" + option("--data-dir", data_dir)
+        return Fetched(_existing_monkeys(target, command), False)
+    with staging(target.parent, MONKEYS_FOLDER) as temp:
+        install_zip(Path(archive), str(archive), temp, target)
+    return Fetched(target, True)
+
+
+def monkeys_root(data: DataConfig) -> Path:
+    """The extracted 10 Monkey Species folder (`training/training`, `validation/validation`,
+    `monkey_labels.txt`): `data.path` (a folder or the Kaggle zip), else the cached download."""
+    command = "cnnzoo download monkeys" + option("--data-dir", data.data_dir)
+    if data.path:
+        path = Path(data.path).expanduser()
+        if path.is_dir():
+            check_monkeys_layout(path)
+            return path
+        if path.is_file():
+            return extract_monkeys_zip(path, data.data_dir).path
+        raise CnnzooError(
+            f"data.path: nothing at {path}. Point it at the extracted 10 Monkey Species folder or "
+            f"at the Kaggle zip, or remove data.path and run `{command}`."
+        )
+    target = data_home(data.data_dir) / MONKEYS_FOLDER
+    if target.exists():
+        return _existing_monkeys(target, command)
+    if data.download:
+        return download_monkeys(data.data_dir).path
+    raise CnnzooError(
+        f"The monkeys dataset is not downloaded (looked for {target}). Run `{command}` (needs a "
+        "Kaggle token), or set data.download: true, or set data.path to the Kaggle zip or its "
+        "extracted folder."
+    )
+
+
+class Monkeys:
+    """10 Monkey Species: Kaggle's training and validation folders; the test split is validation."""
+
+    name = "monkeys"
+    summary = f"10 Monkey Species (Kaggle {MONKEYS_KAGGLE_REF}), training/validation folders"
+    image_size = (128, 128)
+    channels = 3
+    validation_split = 0.0
+    evaluation_split = "validation"
+    downloadable = True
+    takes_url = False
+
+    def fetch(self, data: DataConfig, *, force: bool = False, progress: bool = True) -> Fetched:
+        """Download through the official kaggle client (needs a Kaggle token)."""
+        return download_monkeys(data.data_dir, force, progress)
+
+    def split(self, config: Config, split: str) -> tuple[Split, list[str]]:
+        """A split's files; classes are the common names from monkey_labels.txt, in n0..n9 order."""
+        root = monkeys_root(config.data)
+        common_names = read_monkey_labels(root)
+        folder = root / (MONKEY_SPLITS[0] if split == "train" else MONKEY_SPLITS[1])
+        folders, files = list_class_folders(folder, "monkeys")
+        missing = [name for name in folders if name not in common_names]
+        if missing:
+            raise CnnzooError(
+                f"monkey_labels.txt in {root} has no common name for class folders {missing}; "
+                "the Kaggle layout has n0..n9. Re-download with `cnnzoo download monkeys`."
+            )
+        return split_from_folders(split, files), [common_names[name] for name in folders]
+
+    def with_data_path(self, data: DataConfig, path: Path) -> DataConfig:
+        """Read another extracted copy (or the Kaggle zip)."""
+        return data.model_copy(update={"path": str(path)})

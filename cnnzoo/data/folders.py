@@ -1,0 +1,132 @@
+"""Splits before decoding, and the class-folder layout several datasets share (no TensorFlow).
+
+A `Split` is image files or in-memory uint8 arrays with integer labels; `pipeline.py` decodes it.
+Class folders are listed and split deterministically here: one sub-folder of images per class,
+a separate validation folder or a seeded, stratified holdout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnzoo.errors import CnnzooError
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split before decoding: image files or in-memory uint8 arrays, and integer labels."""
+
+    name: str
+    labels: np.ndarray
+    paths: list[Path] | None = None
+    images: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def list_class_folders(root: Path, what: str) -> tuple[list[str], list[list[Path]]]:
+    """Sorted class folder names under `root` and, for each, every (non-hidden) file in it.
+
+    Files are kept whatever their extension: the pipeline decides by content what is an image.
+    """
+    if not root.is_dir():
+        raise CnnzooError(
+            f"{what}: no folder at {root}. Expected a folder with one sub-folder of images per "
+            "class; check data.path."
+        )
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    if len(folders) < 2:
+        raise CnnzooError(
+            f"{what}: {root} needs at least 2 class sub-folders to classify, found "
+            f"{len(folders)}. Put each class's images in its own sub-folder."
+        )
+    files = [
+        sorted(f for f in folder.rglob("*") if f.is_file() and _visible(f)) for folder in folders
+    ]
+    empty = [folder.name for folder, found in zip(folders, files, strict=True) if not found]
+    if empty:
+        raise CnnzooError(
+            f"{what}: class folders without any files in {root}: {', '.join(empty)}. "
+            "Add images or remove the empty folders."
+        )
+    return [folder.name for folder in folders], files
+
+
+def split_from_folders(name: str, files: list[list[Path]]) -> Split:
+    """A split of files, labelled by the index of the class folder each came from."""
+    paths = [path for group in files for path in group]
+    labels = np.concatenate(
+        [np.full(len(group), i, dtype=np.int64) for i, group in enumerate(files)]
+    )
+    return Split(name, labels, paths=paths)
+
+
+def check_same_classes(train: list[str], other: list[str], where: Path) -> None:
+    """Refuse a validation or test folder whose class sub-folders differ from training's."""
+    if train != other:
+        raise CnnzooError(
+            f"The validation folder {where} has classes {other}, but training has {train}. "
+            "Both need the same class sub-folders."
+        )
+
+
+def holdout(files: list[list[Path]], fraction: float, seed: int) -> tuple[list, list]:
+    """Split each class's files by `fraction` with a seeded permutation (stratified)."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for group in files:
+        order = rng.permutation(len(group))
+        count = int(round(len(group) * fraction))
+        held.append([group[i] for i in sorted(order[:count])])
+        train.append([group[i] for i in sorted(order[count:])])
+    return train, held
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where a class-folder dataset's splits are: a training root, and optionally separate
+    validation and test roots (the test split falls back to validation, then to the holdout)."""
+
+    train: Path
+    train_what: str
+    validation: Path | None = None
+    validation_what: str = "validation"
+    test: Path | None = None
+    test_what: str = "test"
+
+
+def folder_split(
+    layout: FolderLayout, split: str, fraction: float, seed: int, no_test_hint: str
+) -> tuple[Split | None, list[str]]:
+    """One split of a class-folder dataset, and its class names (the training folder's)."""
+    classes, files = list_class_folders(layout.train, layout.train_what)
+    if split == "test" and layout.test is not None:
+        roots = (layout.test, layout.test_what)
+    elif split != "train" and layout.validation is not None:
+        roots = (layout.validation, layout.validation_what)
+    else:
+        roots = None
+    if roots is not None:
+        other_classes, other_files = list_class_folders(*roots)
+        check_same_classes(classes, other_classes, roots[0])
+        return split_from_folders(split, other_files), classes
+    if layout.validation is not None:  # the train split of a separate-folders layout
+        return split_from_folders(split, files), classes
+    train, held = holdout(files, fraction, seed)
+    if split == "train":
+        return split_from_folders(split, train), classes
+    if not any(held):
+        if split == "test":
+            raise CnnzooError(no_test_hint)
+        return None, classes
+    return split_from_folders(split, held), classes
