@@ -1,12 +1,11 @@
 """The `cnnzoo` command line: parse, load the config, call one library function, report.
 
-The command modules (`cli_config`, `cli_models`, `cli_runs`) are registered here, the only place
-with the Typer app. Every command's errors go through one handler, `_Commands.invoke`: a
-CnnzooError becomes `error:` lines and its exit code (2 for config errors, 1 otherwise), a usage
-error Typer finds (a bad choice, a missing argument) one `error:` line and exit code 2, before the
-command runs. TensorFlow is
-imported lazily inside the commands that need it, so `cnnzoo --help` and `cnnzoo config validate`
-stay fast.
+The command modules (`cli_config`, `cli_models`, `cli_runs`, `cli_explain`) are registered
+here, the only place with the Typer app. Every command's errors go through one handler,
+`_Commands.invoke`: a CnnzooError becomes `error:` lines and its exit code (2 for config errors,
+1 otherwise), a usage error Typer finds (a bad choice, a missing argument) one `error:` line and
+exit code 2, before the command runs. TensorFlow is imported lazily inside the commands that
+need it, so `cnnzoo --help` and `cnnzoo config validate` stay fast.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ try:  # Typer 0.2x carries its own copy of Click; older Typers use Click itself.
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-from cnnzoo import __version__, cli_config, cli_models, cli_runs
+from cnnzoo import __version__, cli_config, cli_explain, cli_models, cli_runs
 from cnnzoo.cli_common import ConfigOption, SetOption, needs_tensorflow
 from cnnzoo.errors import CnnzooError, ConfigError
 
@@ -244,6 +243,9 @@ app.command()(cli_runs.plot)
 app.command()(cli_runs.compare)
 app.command()(cli_runs.export)
 app.command("models")(cli_models.models)
+app.command()(cli_explain.explain)
+app.command()(cli_explain.featuremaps)
+app.command()(cli_explain.report)
 
 
 def main() -> None:

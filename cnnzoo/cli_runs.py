@@ -35,9 +35,11 @@ def evaluate(
 ) -> None:
     """Evaluate a trained run on a held-out split; write metrics and tables into the run folder."""
     from cnnzoo.evaluation import evaluate_run, format_report
+    from cnnzoo.mistakes import format_confused_pairs
 
     result = evaluate_run(run_dir, split.value if split else None, data, top_k)
     typer.echo(format_report(result))
+    typer.echo(format_confused_pairs(result))
     typer.echo(f"\nWrote: {', '.join(path.name for path in result.files)} in {result.run_dir}")
 
 

@@ -8,6 +8,7 @@ Nothing here knows the schema: `cnnzoo.config` validates what these functions re
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,53 @@ from cnnzoo.errors import ConfigError
 from cnnzoo.registry import did_you_mean
 
 SHIPPED_DIR = Path(__file__).with_name("configs")
+
+# YAML 1.1 (PyYAML's schema) reads 3e-4 and 1E5 as text; YAML 1.2 and every user read them as
+# floats. The 1.1 forms (1.5, .5, 1.5e+3, .inf, .nan, 1:30.0) keep working.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """The same key twice in one mapping; `first` is the 1-based line of the first one."""
+
+    def __init__(self, key: Any, first: int, node: yaml.Node) -> None:
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=node.start_mark)
+        self.key, self.first, self.second = key, first, node.start_mark.line + 1
+
+
+class Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 floats, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue  # `<<:` merges may be overridden on purpose
+            key = self.construct_object(key_node)
+            if key in lines:
+                raise DuplicateKeyError(key, lines[key], key_node)
+            lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, _FLOAT if tag == _FLOAT_TAG else regex) for tag, regex in resolvers]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with cnnzoo's `Loader` (YAML 1.2 floats, no duplicate keys)."""
+    return yaml.load(text, Loader=Loader)  # a SafeLoader: builds plain data only
 
 
 def shipped_configs() -> dict[str, Path]:
@@ -62,14 +110,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"Cannot read config file {path}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as error:
+        raise ConfigError(
+            f"{path}: {error.key!r} is set twice in the same section, at lines {error.first} "
+            f"and {error.second}; keep one."
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
-    if data is None:
-        return {}
+    if data is None or data == {}:
+        raise ConfigError(
+            f"{path} is empty: it sets nothing to train. Start from a shipped config: "
+            f"`cnnzoo config show NAME --source > {path}` (`cnnzoo config list` names them)."
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data
@@ -113,7 +169,9 @@ def parse_assignment(
     if not sep or not key.strip():
         raise ConfigError(f"{flag} expects KEY=VALUE, e.g. {example}. Received: {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
+    except DuplicateKeyError as error:
+        raise ConfigError(f"{flag} {key.strip()}: {error.key!r} is set twice; keep one.") from None
     except yaml.YAMLError:
         value = raw
     return key.strip(), value

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnzoo import runs
+from cnnzoo import mistakes, runs
 from cnnzoo.config import Config
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import CnnzooError
@@ -207,6 +207,16 @@ def evaluate_run(
     heatmap = run.path / confusion_file(split, "png")
     title = f"{run.label}, {split} split"
     files.append(plot_confusion(metrics["confusion_matrix"], model_classes, heatmap, title))
+    files += mistakes.write_mistakes(
+        run.path,
+        split,
+        probabilities,
+        labels,
+        dataset,
+        model_classes,
+        config.augment.rescale,
+        title,
+    )
     return Evaluation(run.path, split, metrics, files)
 
 

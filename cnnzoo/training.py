@@ -27,6 +27,7 @@ from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models import MODELS
 from cnnzoo.plots import plot_history
+from cnnzoo.report import report_after_training
 
 
 class RunInterrupted(CnnzooError):
@@ -326,6 +327,7 @@ def _finish_record(run_dir: Path, model: keras.Model, config: Config, data: Any)
     runs.write_json(run_dir / runs.METRICS_FILE, metrics)
     plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
     runs.write_status(run_dir, "completed", epochs_completed=done, finished=runs.now())
+    report_after_training(run_dir)
 
 
 def _recorder(run_dir: Path, plan: Any) -> Callable[[dict[str, Any]], None]:

@@ -16,6 +16,7 @@ run's metrics.json (training accuracy where a config holds no validation split o
 
     python scripts/accuracy_table.py [--configs mnist_lenet ...] [--epochs 2] [--workdir DIR]
     python scripts/accuracy_table.py --real [--directory DIR] [--json rows.json]
+    python scripts/accuracy_table.py --quick   # two configs, tiny data, one epoch (tests)
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / "configs"
+import benchkit
 
 # Published test accuracy for the nearest reference, and what it was measured on. d2l: "Dive into
 # Deep Learning" 0.17.5, PyTorch notebooks (d2l-ai/d2l-pytorch-colab, commit 3f0c604),
@@ -77,11 +76,10 @@ def run_config(path: Path, overrides: list[str], output: Path) -> dict:
     config = load_config(path, overrides)
     keras.backend.clear_session()
     output.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     # Keras' per-epoch lines go to the run's log, not between the table's progress lines.
-    with open(output / "train.log", "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    log = open(output / "train.log", "w", encoding="utf-8")  # noqa: SIM115
+    with log, contextlib.redirect_stdout(log), benchkit.Timer() as timer:
         run_dir = train_from_config(config, output, log=print)
-    seconds = time.perf_counter() - start
     assert run_dir is not None
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
@@ -97,26 +95,34 @@ def run_config(path: Path, overrides: list[str], output: Path) -> dict:
         "best_validation": best,
         "validation_held_out": held_out,
         "test": test,
-        "seconds": seconds,
+        "seconds": timer.wall,
+        "cpu_seconds": timer.cpu,
     }
 
 
-def format_table(rows: list[dict], generated: bool) -> str:
-    """Fixed-width table: config, data, epochs, accuracies, time, published figure."""
-    header = f"{'config':<20}{'dataset':<16}{'epochs':>6}{'best val':>10}{'test':>8}{'time s':>8}"
-    lines = [header + "  published (test accuracy)"]
+def format_table(rows: list[dict], generated: bool, markdown: bool = False) -> str:
+    """The table: config, data, epochs, accuracies, time, published figure; and its notes."""
+    headers = ["config", "dataset", "epochs", "best val", "test", "train s", "train CPU s"]
+    cells = []
     for row in rows:
         figure, source = PUBLISHED.get(row["config"], (None, NO_FIGURE))
         published = f"{figure:.4f} {source}" if figure else source
         if row["dataset"] == "directory":
             published = "n/a: your own folder"
         marker = "" if row["validation_held_out"] else "*"
-        dataset = row["dataset"] + (" (gen)" if generated else "")
-        lines.append(
-            f"{row['config']:<20}{dataset:<16}{row['epochs']:>6}"
-            f"{row['best_validation']:>9.3f}{marker:1}{row['test']:>8.3f}{row['seconds']:>8.0f}"
-            f"  {published}"
+        cells.append(
+            [
+                row["config"],
+                row["dataset"] + (" (generated)" if generated else ""),
+                row["epochs"],
+                f"{row['best_validation']:.3f}{marker}",
+                f"{row['test']:.3f}",
+                f"{row['seconds']:.0f}",
+                f"{row['cpu_seconds']:.0f}",
+                published,
+            ]
         )
+    lines = [benchkit.render([*headers, "published (test accuracy)"], cells, markdown), ""]
     lines.append("* no validation split in this config: best training accuracy instead")
     if generated:
         lines.append(
@@ -138,21 +144,23 @@ def main() -> None:
     parser.add_argument("--directory", type=Path, default=None, help="folder for directory_lenet")
     parser.add_argument("--workdir", type=Path, default=None, help="runs and data (default: tmp)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
-    args = parser.parse_args()
+    args = benchkit.arguments(parser).parse_args()
+    if args.quick:
+        args.configs, args.size, args.epochs = ["mnist_lenet", "directory_lenet"], "tiny", 1
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="cnnzoo-accuracy-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    names = args.configs or sorted(path.stem for path in CONFIGS.glob("*.yaml"))
+    names = args.configs or sorted(path.stem for path in benchkit.config_files())
     data = {} if args.real else generate(workdir, args.size)
     epochs = args.epochs or (None if args.real else 2)
-    print(
-        f"{'real' if args.real else 'generated'} data, {len(names)} configs, "
-        f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.2f}",
-        flush=True,
+    benchkit.say(
+        f"{'real' if args.real else 'generated'} data, {len(names)} configs; "
+        f"{benchkit.machine()} at the start",
+        args.markdown,
     )
     rows = []
     for name in names:
-        path = CONFIGS / f"{name}.yaml"
+        path = benchkit.config_file(name)
         dataset = _dataset_of(path)
         overrides = [f"output_dir={workdir / 'runs'}"]
         if epochs:
@@ -161,14 +169,14 @@ def main() -> None:
             overrides.append(f"data.path={data[dataset]}")
         elif dataset == "directory":
             if args.directory is None:
-                print(f"{name}: skipped (give --directory DIR for a directory dataset)")
+                benchkit.say(f"{name}: skipped (give --directory DIR)", args.markdown)
                 continue
             overrides.append(f"data.path={args.directory}")
         output = workdir / "runs" / name / time.strftime("%Y%m%d-%H%M%S")
         rows.append(run_config(path, overrides, output))
-        print(f"{name}: done in {rows[-1]['seconds']:.0f} s", flush=True)
-    print()
-    print(format_table(rows, generated=not args.real))
+        benchkit.say(f"{name}: done in {rows[-1]['seconds']:.0f} s", args.markdown)
+    print("\n" + format_table(rows, not args.real, args.markdown) + "\n")
+    benchkit.say(f"{benchkit.machine()} at the end", args.markdown)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

@@ -4,8 +4,9 @@ Peak: cores x clock x float32 FLOPs per cycle per core for the widest vector uni
 lists (2 FMA pipes x lanes x 2 FLOPs; see `flops_per_cycle`), beside a measured large matmul as
 the practical peak. The clock is measured (a dependent-add loop in C, where a compiler exists):
 in a virtual machine /proc/cpuinfo shows the nominal clock, not the boost the cores run at.
-Achieved: each registered model at its default input (the tutorial CNN at its 128x128x3) trains
-on one in-memory batch repeated through `model.fit`, best of `--repeats`.
+Achieved: each registered model at its default input trains on one in-memory batch repeated
+through `model.fit`, compiled exactly as `cnnzoo train` compiles it in float32 (so XLA off on a
+CPU, as training runs), best of `--repeats`.
 
 FLOP convention: training FLOPs per image = 3 x forward multiply-adds x 2 FLOPs per multiply-add
 (forward, gradient of the input, gradient of the weights), with multiply-adds counted by
@@ -14,45 +15,42 @@ optimizer are work too, but not counted as useful FLOPs). The first layer's inpu
 not computed, so this slightly overstates the work of models with a costly first convolution.
 
 `--profile MODEL` also runs the TensorFlow profiler over a few steps of MODEL and prints where
-the step's time goes, by op group and per convolution (forward, input and weight gradients).
+the step's time goes, by op group and per convolution (scripts/bench_profile.py).
 `--batch-norm` times the tutorial CNN with Keras' BatchNormalization and with cnnzoo's fused one,
 in float32 and mixed_bfloat16.
 
     python scripts/bench_peak.py [--models tutorial_cnn lenet ...] [--profile tutorial_cnn]
-                                 [--batch-norm]
+                                 [--batch-norm] [--markdown] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import benchkit
 
 # Batch per model: the tutorial config's 64, and 32 for the 224x224 ImageNet-sized models so that
 # a step stays a few seconds on two cores.
 BATCH = {"tutorial_cnn": 64, "lenet": 64}
 LARGE_BATCH = 32
-TUTORIAL_INPUT = (128, 128, 3)
 # One dependent integer add per iteration: one iteration per cycle on any out-of-order core, so
 # iterations per second measure the clock the core really runs at (turbo included), which a
-# virtual machine's /proc/cpuinfo does not show.
+# virtual machine's /proc/cpuinfo does not show. Per second of the loop's own CPU time, so that
+# other jobs sharing the core do not slow the measured clock.
 CLOCK_LOOP = r"""
 #include <stdio.h>
 #include <time.h>
 int main(void) {
   struct timespec a, b;
   unsigned long x = 0, n = 1000000000UL;
-  clock_gettime(CLOCK_MONOTONIC, &a);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
   for (unsigned long i = 0; i < n; i++) { __asm__ volatile("" : "+r"(x)); x += 1; }
-  clock_gettime(CLOCK_MONOTONIC, &b);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
   printf("%f\n", n / ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9) / 1e9);
   return x != n;
 }
@@ -124,185 +122,92 @@ def matmul_rate(dtype_name: str, size: int = 4096, repeats: int = 3) -> float:
     product(a, b).numpy()
     best = 0.0
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(4):
-            result = product(a, b)
-        result.numpy()
-        best = max(best, 4 * 2 * size**3 / (time.perf_counter() - start))
+        with benchkit.Timer() as timer:
+            for _ in range(4):
+                result = product(a, b)
+            result.numpy()
+        best = max(best, 4 * 2 * size**3 / timer.wall)
     return best
 
 
-def compiled_model(name: str, input_shape: tuple[int, int, int], num_classes: int):
-    """The registered model, compiled as the configs train it (adam, cross-entropy, accuracy)."""
-    import keras
-
+def setup(name: str, **hardware: str):
+    """(model, data, batch) for `name` at its default input, compiled as `cnnzoo train` would."""
     from cnnzoo.models import MODELS
 
-    model = MODELS.get(name).builder()(input_shape, num_classes)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.CategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
-    return model
-
-
-def in_memory_batches(input_shape, num_classes: int, batch: int):
-    """One random batch held in memory, repeated forever."""
-    import tensorflow as tf
-
-    images = tf.random.uniform((batch, *input_shape), seed=1)
-    labels = tf.one_hot(tf.random.uniform((batch,), 0, num_classes, tf.int32, seed=2), num_classes)
-    return tf.data.Dataset.from_tensors((images, labels)).repeat()
-
-
-def step_seconds(model, data, steps: int, repeats: int) -> float:
-    """Best seconds per training step over `repeats` fits of `steps` steps, after a warm-up."""
-    model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-        best = min(best, (time.perf_counter() - start) / steps)
-    return best
+    spec = MODELS.get(name)
+    batch = BATCH.get(name, LARGE_BATCH)
+    config = benchkit.model_config(name, spec.default_input_shape, batch, **hardware)
+    model, _ = benchkit.compiled_model(config, spec.default_num_classes, 1)
+    data = benchkit.in_memory_batches(spec.default_input_shape, spec.default_num_classes, batch)
+    return model, data, batch
 
 
 def measure(name: str, steps: int, repeats: int) -> dict:
     """Training-step rate and FLOP/s of one model at its default input."""
-    import keras
-
     from cnnzoo.inspection import model_stats
-    from cnnzoo.models import MODELS
 
-    spec = MODELS.get(name)
-    input_shape = TUTORIAL_INPUT if name == "tutorial_cnn" else spec.default_input_shape
-    batch = BATCH.get(name, LARGE_BATCH)
-    keras.backend.clear_session()
-    model = compiled_model(name, input_shape, spec.default_num_classes)
+    model, data, batch = setup(name)
     multiply_adds = model_stats(model).multiply_adds
-    seconds = step_seconds(
-        model, in_memory_batches(input_shape, spec.default_num_classes, batch), steps, repeats
-    )
-    flops = 6 * multiply_adds * batch / seconds
+    timer = benchkit.best_step_seconds(model, data, steps, repeats)
+    seconds = timer.wall / steps
     return {
         "name": name,
-        "input": "x".join(map(str, input_shape)),
+        "input": "x".join(map(str, model.input_shape[1:])),
         "batch": batch,
         "multiply_adds": multiply_adds,
         "step_seconds": seconds,
+        "step_cpu_seconds": timer.cpu / steps,
         "images_per_s": batch / seconds,
-        "flops": flops,
+        "flops": 6 * multiply_adds * batch / seconds,
     }
 
 
-def batch_norm_comparison(steps: int, repeats: int) -> str:
+def batch_norm_comparison(steps: int, repeats: int, markdown: bool) -> str:
     """The tutorial CNN's step with Keras' BatchNormalization and with cnnzoo's fused one."""
     import keras
 
+    import cnnzoo.models.blocks as blocks
     import cnnzoo.models.tutorial_cnn as tutorial
-    from cnnzoo.models.blocks import fused_batch_norm
 
-    data = in_memory_batches(TUTORIAL_INPUT, 10, BATCH["tutorial_cnn"])
+    fused = blocks.fused_batch_norm
+    # The builder's batch norm, wherever it is looked up from (its module or the blocks).
+    holders = [module for module in (blocks, tutorial) if hasattr(module, "fused_batch_norm")]
     layers = {
-        "keras.layers": lambda name: keras.layers.BatchNormalization(name=name),
-        "cnnzoo (fused)": fused_batch_norm,
+        "keras.layers.BatchNormalization": lambda name, **options: keras.layers.BatchNormalization(
+            name=name, **options
+        ),
+        "cnnzoo fused_batch_norm": fused,
     }
-    best: dict[tuple[str, str], float] = {}
+    best: dict[tuple[str, str], benchkit.Timer] = {}
     for _ in range(repeats):  # in rotation, so that a busy moment hits every variant alike
         for precision in ("float32", "mixed_bfloat16"):
             for label, layer in layers.items():
-                keras.backend.clear_session()
-                keras.mixed_precision.set_global_policy(precision)
-                tutorial.fused_batch_norm = layer  # the builder's batch norm, swapped
+                for module in holders:
+                    module.fused_batch_norm = layer
                 try:
-                    model = compiled_model("tutorial_cnn", TUTORIAL_INPUT, 10)
+                    model, data, _ = setup("tutorial_cnn", precision=precision)
                 finally:
-                    tutorial.fused_batch_norm = fused_batch_norm
-                    keras.mixed_precision.set_global_policy("float32")
-                seconds = step_seconds(model, data, steps, 1)
-                best[precision, label] = min(best.get((precision, label), seconds), seconds)
-    lines = [f"{'tutorial_cnn batch norm':<34}{'precision':<16}{'s/step':>8}{'img/s':>8}"]
-    for (precision, label), seconds in best.items():
-        rate = BATCH["tutorial_cnn"] / seconds
-        lines.append(f"{label:<34}{precision:<16}{seconds:>8.3f}{rate:>8.1f}")
-    return "\n".join(lines)
-
-
-def group(op: str) -> str:
-    """The op group a profiled TensorFlow op event ("scope/name:Type") belongs to."""
-    name, _, kind = op.rpartition(":")
-    if "Conv2DBackpropFilter" in kind:
-        return "convolution, weight gradient"
-    if "Conv2DBackpropInput" in kind:
-        return "convolution, input gradient"
-    if "Conv2D" in kind:
-        return "convolution, forward (+bias, ReLU)"
-    if re.search(r"batchnorm|moments|FusedBatchNorm", op):
-        return "batch norm, forward and gradient"
-    if "MatMul" in kind:
-        return "dense (matmul)"
-    if "Pool" in kind:
-        return "pooling, forward and gradient"
-    if re.search(r"adam|Adam|ResourceApply|AssignSub|AssignAdd|AddN|tmp_var", op):
-        return "optimizer updates, gradient sums"
-    if "Relu" in kind:
-        return "ReLU gradient"
-    return "other (loss, metrics, casts, copies)"
-
-
-def profile(name: str, steps: int) -> str:
-    """Profile `steps` training steps of `name`; the time per op group and per convolution."""
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    from cnnzoo.inspection import model_stats
-    from cnnzoo.models import MODELS
-
-    spec = MODELS.get(name)
-    input_shape = TUTORIAL_INPUT if name == "tutorial_cnn" else spec.default_input_shape
-    batch = BATCH.get(name, LARGE_BATCH)
-    model = compiled_model(name, input_shape, spec.default_num_classes)
-    data = in_memory_batches(input_shape, spec.default_num_classes, batch)
-    wall = step_seconds(model, data, steps, 1)
-    logdir = Path(tempfile.mkdtemp(prefix="cnnzoo-profile-"))
-    tf.profiler.experimental.start(str(logdir))
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-    tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    space.ParseFromString(next(logdir.rglob("*.xplane.pb")).read_bytes())
-    seconds: collections.Counter[str] = collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            for event in line.events:
-                op = plane.event_metadata[event.metadata_id].name
-                if ":" in op and "/" in op:  # TensorFlow op kernels: "scope/name:Type"
-                    seconds[op] += event.duration_ps / 1e12 / steps
-    groups: collections.Counter[str] = collections.Counter()
-    for op, value in seconds.items():
-        groups[group(op)] += value
-    total = sum(groups.values())
-    lines = [
-        f"{name}, batch {batch}: {wall:.3f} s per step (wall); op kernels add up to {total:.3f} s "
-        "per step (CPU time of kernels; they may overlap on the two cores)",
-        f"{'op group':<40}{'s/step':>8}{'share':>7}",
-    ]
-    for label, value in groups.most_common():
-        lines.append(f"{label:<40}{value:>8.3f}{value / total:>7.0%}")
-    lines += ["", f"{'convolution':<24}{'GFLOP':>7}{'fwd GFLOP/s':>13}{'in-grad':>9}{'w-grad':>9}"]
-    for layer in model_stats(model).layers:
-        if layer.kind != "Conv2D":
-            continue
-        gflop = 2 * layer.multiply_adds * batch / 1e9
-        pattern = re.compile(rf"/{re.escape(layer.name)}(_\d+)?/")
-        mine = {op: s for op, s in seconds.items() if pattern.search(op)}
-        rates = []
-        for part in ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"):
-            spent = sum(
-                s for op, s in mine.items() if group(op) == group(f"x/y:{part}") and part in op
-            )
-            rates.append(f"{gflop / spent:.0f}" if spent else "-")
-        lines.append(f"{layer.name:<24}{gflop:>7.2f}{rates[0]:>13}{rates[1]:>9}{rates[2]:>9}")
-    return "\n".join(lines)
+                    for module in holders:
+                        module.fused_batch_norm = fused
+                timer = benchkit.best_step_seconds(model, data, steps, 1)
+                if (precision, label) not in best or timer.wall < best[precision, label].wall:
+                    best[precision, label] = timer
+    batch = BATCH["tutorial_cnn"]
+    cells = []
+    for (precision, label), timer in best.items():
+        keras_layer = best[precision, "keras.layers.BatchNormalization"]
+        cells.append(
+            [
+                label,
+                precision,
+                f"{timer.wall / steps:.3f}",
+                f"{batch * steps / timer.wall:.1f}",
+                f"{batch * steps / timer.cpu:.1f}",
+                benchkit.times(keras_layer.wall / timer.wall),
+            ]
+        )
+    headers = ["tutorial_cnn batch norm", "precision", "s/step", "images/s", "images/CPU-s"]
+    return benchkit.render([*headers, "vs Keras' layer"], cells, markdown)
 
 
 def main() -> None:
@@ -319,8 +224,12 @@ def main() -> None:
     parser.add_argument(
         "--batch-norm", action="store_true", help="also time Keras' against cnnzoo's batch norm"
     )
-    args = parser.parse_args()
+    args = benchkit.arguments(parser).parse_args()
+    if args.quick:
+        args.models, args.steps, args.repeats, args.matmul_size = ["lenet"], 1, 1, 256
+        args.profile = args.profile and "lenet"
 
+    say = lambda text: benchkit.say(text, args.markdown)  # noqa: E731
     info = cpu_info(Path("/proc/cpuinfo").read_text(encoding="utf-8"))
     cores = len(os.sched_getaffinity(0))
     per_cycle, how = flops_per_cycle(info)
@@ -331,33 +240,45 @@ def main() -> None:
     nominal = cores * info["clock_ghz"] * 1e9 * per_cycle
     matmul = matmul_rate("float32", args.matmul_size)
     matmul_bf16 = matmul_rate("bfloat16", args.matmul_size)
-    print(f"CPU: {info['model']} (family {info['family']}), {cores} cores")
-    print(f"clock: {clock:.3f} GHz {source}; /proc/cpuinfo says {info['clock_ghz']:.3f} GHz")
-    print(f"float32 peak: {cores} x {clock:.3f} GHz x {per_cycle} FLOPs/cycle ({how})")
-    print(
-        f"  = {peak / 1e9:.0f} GFLOP/s ({nominal / 1e9:.0f} at the /proc/cpuinfo clock); "
-        f"load average {os.getloadavg()[0]:.2f}"
-    )
     size = args.matmul_size
-    print(f"{size}x{size} matmul float32: {matmul / 1e9:.0f} GFLOP/s ({matmul / peak:.0%} of peak)")
-    print(f"{size}x{size} matmul bfloat16: {matmul_bf16 / 1e9:.0f} GFLOP/s\n")
-    print("Training step (FLOPs = 3 x forward multiply-adds x 2 per image; best of repeats)")
-    header = f"{'model':<14}{'input':>12}{'batch':>6}{'fwd MACs':>10}{'s/step':>8}{'img/s':>8}"
-    print(header + f"{'GFLOP/s':>9}{'of peak':>8}{'(nominal)':>10}{'of matmul':>10}")
+    say(f"CPU: {info['model']} (family {info['family']}); {benchkit.machine()} at the start")
+    say(f"clock: {clock:.3f} GHz {source}; /proc/cpuinfo says {info['clock_ghz']:.3f} GHz")
+    say(
+        f"float32 peak: {cores} x {clock:.3f} GHz x {per_cycle} FLOPs/cycle ({how}) = "
+        f"{peak / 1e9:.0f} GFLOP/s ({nominal / 1e9:.0f} at the /proc/cpuinfo clock)"
+    )
+    say(f"{size}x{size} matmul float32: {matmul / 1e9:.0f} GFLOP/s ({matmul / peak:.0%} of peak)")
+    say(f"{size}x{size} matmul bfloat16: {matmul_bf16 / 1e9:.0f} GFLOP/s")
+    say("training step: FLOPs = 3 x forward multiply-adds x 2 per image; best of repeats")
+    cells = []
     for name in args.models:
         row = measure(name, args.steps, args.repeats)
-        print(
-            f"{row['name']:<14}{row['input']:>12}{row['batch']:>6}"
-            f"{row['multiply_adds'] / 1e6:>9.1f}M{row['step_seconds']:>8.3f}"
-            f"{row['images_per_s']:>8.1f}{row['flops'] / 1e9:>9.1f}{row['flops'] / peak:>8.1%}"
-            f"{row['flops'] / nominal:>10.1%}{row['flops'] / matmul:>10.1%}",
-            flush=True,
+        cells.append(
+            [
+                row["name"],
+                row["input"],
+                row["batch"],
+                f"{row['multiply_adds'] / 1e6:.1f}M",
+                f"{row['step_seconds']:.3f}",
+                f"{row['step_cpu_seconds']:.3f}",
+                f"{row['images_per_s']:.1f}",
+                f"{row['flops'] / 1e9:.1f}",
+                f"{row['flops'] / peak:.1%}",
+                f"{row['flops'] / nominal:.1%}",
+                f"{row['flops'] / matmul:.1%}",
+            ]
         )
-    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    headers = ["model", "input", "batch", "forward MACs", "s/step", "CPU s/step", "images/s"]
+    headers += ["GFLOP/s", "of peak", "of peak (nominal)", "of matmul"]
+    print("\n" + benchkit.render(headers, cells, args.markdown) + "\n", flush=True)
     if args.batch_norm:
-        print("\n" + batch_norm_comparison(args.steps, max(args.repeats, 3)))
+        repeats = args.repeats if args.quick else max(args.repeats, 3)
+        print(batch_norm_comparison(args.steps, repeats, args.markdown) + "\n")
     if args.profile:
-        print("\n" + profile(args.profile, args.steps))
+        from bench_profile import profile
+
+        print(profile(args.profile, args.steps, args.markdown) + "\n")
+    say(f"{benchkit.machine()} at the end")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@
 Generates a folder of JPEGs in the 10 Monkey Species layout (synthetic.make_monkeys_folder), then
 measures images per second, each in a fresh process pinned to the named cores, of:
 
-  legacy      the chapter's ImageDataGenerator(...).flow_from_directory (keras.src.legacy)
-  pipeline    cnnzoo's tf.data pipeline, warm (after the decode/cache pass), same augmentation
-  first pass  cnnzoo's one-off decode + bad-file check + cache fill (2 cores)
-  layers      the cached uint8 images through a chain of Keras 3 Random* layers (2 cores)
-  train step  what the tutorial CNN's training step consumes, from tensors in memory
+  generator   the chapter's ImageDataGenerator(...).flow_from_directory: decodes every JPEG of
+              every batch, then augments
+  pipeline    cnnzoo's tf.data pipeline, warm (after its decode/cache pass), same augmentation
+  first pass  cnnzoo's one-off decode + bad-file check + cache fill
+  generator, decoded   the chapter's ImageDataGenerator(...).flow over the same images already
+              decoded into memory (like for like with the warm pipeline: both on decoded arrays)
+  layers      the cached uint8 images through a chain of Keras 3 Random* layers
+  train step  what the tutorial CNN's training step consumes (compiled as `cnnzoo train`
+              compiles it), from tensors in memory
 
 all at the chapter's 128x128, batch 64, with its augmentation. Usage:
 
@@ -17,37 +21,18 @@ all at the chapter's 128x128, batch 64, with its augmentation. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-TUTORIAL_AUGMENT = {
-    "rotation_range": 40,
-    "width_shift_range": 0.2,
-    "height_shift_range": 0.2,
-    "shear_range": 0.2,
-    "zoom_range": 0.2,
-    "horizontal_flip": True,
-    "fill_mode": "nearest",
-    "rescale": 1 / 255,
-}
-HEIGHT = WIDTH = 128
-BATCH = 64
+import benchkit
+
+BATCH = benchkit.CHAPTER_BATCH
 
 
-def _pin(cores: int) -> None:
-    """Restrict this process (before TensorFlow starts its thread pools) to `cores` CPUs."""
-    available = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, available[:cores])
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-
-
-def _tf_threads(cores: int):
+def _threads(cores: int):
+    """TensorFlow's thread pools sized to `cores`; the tf.data options to match."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(cores)
@@ -57,91 +42,84 @@ def _tf_threads(cores: int):
     return options
 
 
-class Clock:
-    """Wall and process CPU seconds (all threads) spent inside a `with` block."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-
-    def rates(self, images: int) -> dict:
-        """Images per wall second, and per CPU second (steadier when other jobs share the cores)."""
-        return {"images_per_s": images / self.wall, "images_per_cpu_s": images / self.cpu}
-
-
 def _rate(iterator, batches: int, warmup: int = 1) -> dict:
-    """Rates over `batches` batches, after `warmup` batches."""
+    """Images per wall and per CPU second over `batches` batches, after `warmup` batches."""
     for _ in range(warmup):
         next(iterator)
     count = 0
-    with Clock() as clock:
+    with benchkit.Timer() as timer:
         for _ in range(batches):
             count += int(next(iterator)[0].shape[0])
-    return clock.rates(count)
+    return timer.rates(count)
 
 
-def _config(root: Path, workdir: Path):
-    from cnnzoo.config import resolve
+def _config(root: Path, *overrides: str):
+    from cnnzoo.config import load_config
 
-    return resolve(
-        {
-            "seed": 7,
-            "output_dir": str(workdir / "runs"),
-            "data": {"dataset": "monkeys", "path": str(root), "image_size": [HEIGHT, WIDTH]},
-            "augment": TUTORIAL_AUGMENT,
-            "train": {"batch_size": BATCH},
-        },
-        "bench",
-    )
+    path = benchkit.config_file("monkeys_tutorial")
+    return load_config(path, [f"data.path={root}", *overrides])
 
 
-def measure_legacy(root: Path, workdir: Path, cores: int, batches: int) -> dict:
+def _datasets(root: Path, cores: int, cache: str = "memory"):
+    """(cnnzoo's datasets as `cnnzoo train` builds them, first-pass rates, tf.data options)."""
+    from cnnzoo.data.pipeline import build_datasets
+
+    options = _threads(cores)
+    with benchkit.Timer() as timer:
+        data = build_datasets(_config(root, f"data.cache={cache}"))
+    return data, timer.rates(data.num_train + data.num_validation), options
+
+
+def measure_generator(root: Path, cores: int, batches: int) -> dict:
     """The chapter's generator, exactly as the Code Tutorial builds it."""
-    from keras.src.legacy.preprocessing.image import ImageDataGenerator
-
-    generator = ImageDataGenerator(**TUTORIAL_AUGMENT).flow_from_directory(
-        str(root / "training" / "training"),
-        target_size=(HEIGHT, WIDTH),
-        batch_size=BATCH,
-        seed=7,
-        class_mode="categorical",
-    )
+    generator = benchkit.chapter_generator(root / "training" / "training")
     return {**_rate(iter(generator), max(10, batches // 10)), "images": generator.samples}
 
 
-def measure_pipeline(root: Path, workdir: Path, cores: int, batches: int) -> dict:
-    """cnnzoo's pipeline: the decode/cache pass timed once, then warm batches."""
-    from cnnzoo.data.pipeline import decoded, stream
-    from cnnzoo.data.sources import split_source
+def _decoded_arrays(root: Path, cores: int):
+    """The training images decoded and resized by cnnzoo, as uint8 arrays, and one-hot labels."""
+    import numpy as np
 
-    options = _tf_threads(cores)
-    config = _config(root, workdir)
-    split, _ = split_source(config, "train")
-    with Clock() as clock:
-        images, count, _ = decoded(split, config)
-    first_pass = clock.rates(count)
-    train = stream(images, config, 10, count, training=True).with_options(options).repeat()
+    from cnnzoo.data.pipeline import load_split
+
+    options = _threads(cores)
+    split, _ = load_split(_config(root), "train")  # decoded, resized, rescaled to [0, 1]
+    pairs = [(x.numpy(), y.numpy()) for x, y in split]
+    x = np.concatenate([x for x, _ in pairs]) / benchkit.CHAPTER_AUGMENT["rescale"]
+    return np.round(x).astype(np.uint8), np.concatenate([y for _, y in pairs]), options
+
+
+def measure_generator_decoded(root: Path, cores: int, batches: int) -> dict:
+    """The chapter's generator's augmentation alone: `.flow` over images already in memory."""
+    x, y, _ = _decoded_arrays(root, cores)
+    generator = benchkit.chapter_generator(root, arrays=(x.astype("float32"), y))
+    return _rate(iter(generator), max(10, batches // 10))
+
+
+def measure_pipeline(root: Path, cores: int, batches: int) -> dict:
+    """cnnzoo's training stream: the decode/cache pass timed once, then warm batches."""
+    data, first_pass, options = _datasets(root, cores)
+    train = data.train.with_options(options).repeat()
     # Warm up over a whole epoch, so XLA has compiled the full and the last, partial batch.
-    return {**_rate(iter(train), batches, math.ceil(count / BATCH) + 1), "first_pass": first_pass}
+    warmup = math.ceil(data.num_train / BATCH) + 1
+    return {**_rate(iter(train), batches, warmup), "first_pass": first_pass}
 
 
-def measure_layers(root: Path, workdir: Path, cores: int, batches: int) -> dict:
+def measure_pipeline_decoding(root: Path, cores: int, batches: int) -> dict:
+    """cnnzoo's training stream with `data.cache: none`: every batch decoded from the JPEGs."""
+    data, _, options = _datasets(root, cores, cache="none")
+    train = data.train.with_options(options).repeat()
+    return _rate(iter(train), max(10, batches // 10), math.ceil(data.num_train / BATCH) + 1)
+
+
+def measure_layers(root: Path, cores: int, batches: int) -> dict:
     """The same cached uint8 images through a chain of separate Keras 3 Random* layers."""
     import keras
     import tensorflow as tf
     from keras import layers
 
-    from cnnzoo.data.pipeline import decoded
-    from cnnzoo.data.sources import split_source
-
-    options = _tf_threads(cores)
-    config = _config(root, workdir)
-    split, _ = split_source(config, "train")
-    images, count, _ = decoded(split, config)
+    x, y, options = _decoded_arrays(root, cores)
+    images, count = tf.data.Dataset.from_tensor_slices((x, y)), len(x)
     # The legacy units translated (see cnnzoo/data/augment.py).
     chain = keras.Sequential(
         [
@@ -156,54 +134,37 @@ def measure_layers(root: Path, workdir: Path, cores: int, batches: int) -> dict:
     )
     dataset = images.shuffle(count, seed=7).batch(BATCH)
     dataset = dataset.map(
-        lambda x, y: (chain(tf.cast(x, tf.float32), training=True), tf.one_hot(y, 10)),
+        lambda x, y: (chain(tf.cast(x, tf.float32), training=True), y),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(options).repeat()
     return _rate(iter(dataset), batches, math.ceil(count / BATCH) + 1)
 
 
-def measure_train_step(root: Path, workdir: Path, cores: int, batches: int) -> dict:
+def measure_train_step(root: Path, cores: int, batches: int) -> dict:
     """Images per second the tutorial CNN's training step consumes from tensors in memory."""
-    from cnnzoo.models import MODELS
-
-    if "tutorial_cnn" not in MODELS:
-        return {"skipped": "model tutorial_cnn is not registered on this branch"}
-    import numpy as np
-    import tensorflow as tf
-
-    _tf_threads(cores)
-    model = MODELS.get("tutorial_cnn").builder()((HEIGHT, WIDTH, 3), 10)
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.random((BATCH, HEIGHT, WIDTH, 3), dtype=np.float32))
-    y = tf.one_hot(rng.integers(0, 10, BATCH), 10)
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    steps = max(4, batches // 4)
-    model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # compile the step
-    with Clock() as clock:
-        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-    return clock.rates(steps * BATCH)
+    _threads(cores)
+    config = _config(root)
+    model, _ = benchkit.compiled_model(config, 10, 1)
+    data = benchkit.in_memory_batches(config.image_shape, 10, BATCH)
+    timer = benchkit.best_step_seconds(model, data, max(4, batches // 4), 1)
+    return timer.rates(max(4, batches // 4) * BATCH)
 
 
 MEASURES = {
-    "legacy": measure_legacy,
+    "generator": measure_generator,
+    "generator_decoded": measure_generator_decoded,
     "pipeline": measure_pipeline,
+    "pipeline_decoding": measure_pipeline_decoding,
     "layers": measure_layers,
     "train_step": measure_train_step,
 }
 
 
-def run_worker(name: str, root: Path, workdir: Path, cores: int, batches: int) -> dict:
-    """Run one measurement in a fresh Python pinned to `cores` CPUs; return its JSON result."""
-    command = [sys.executable, __file__, "--worker", name, "--cores", str(cores)]
-    command += ["--root", str(root), "--workdir", str(workdir), "--batches", str(batches)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
-        sys.stderr.write(result.stderr[-3000:])
-        raise SystemExit(f"{name} on {cores} core(s) failed (exit {result.returncode})")
-    return json.loads(lines[-1])
+def worker(name: str, root: Path, cores: int, batches: int) -> dict:
+    """Run one measurement in this process, pinned to `cores` CPUs before TensorFlow starts."""
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
+    return MEASURES[name](root, cores, batches)
 
 
 def main() -> None:
@@ -213,58 +174,65 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=2, default=[300, 400], help="JPEG height width")
     parser.add_argument("--batches", type=int, default=200, help="batches timed per measurement")
     parser.add_argument("--workdir", type=Path, default=None, help="keep data here (default: tmp)")
-    parser.add_argument("--worker", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--cores", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
+    args = benchkit.arguments(parser).parse_args()
     if args.worker:
-        _pin(args.cores)
-        result = MEASURES[args.worker](args.root, args.workdir, args.cores, args.batches)
-        print(json.dumps(result))
-        return
+        record = worker(args.worker, args.root, args.cores, args.batches)
+        return benchkit.write_result(args.result, record)
+    if args.quick:
+        args.per_class, args.size, args.batches = 4, (48, 64), 4
 
-    from cnnzoo.data.synthetic import make_monkeys_folder
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="cnnzoo-bench-"))).resolve()
+    root = benchkit.monkeys_folder(workdir, args.per_class, max(1, args.per_class // 5), args.size)
+    cores = min(2, len(os.sched_getaffinity(0)))
+    say = lambda text: benchkit.say(text, args.markdown)  # noqa: E731
+    say(
+        f"{10 * args.per_class} JPEGs of {args.size[0]}x{args.size[1]}; {args.batches} batches "
+        f"of {BATCH} at 128x128 per measurement; {benchkit.machine()} at the start"
+    )
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cnnzoo-bench-"))
-    root = workdir / f"monkeys-{args.per_class}-{args.size[0]}x{args.size[1]}"
-    if not (root / "monkey_labels.txt").exists():
-        make_monkeys_folder(root, args.per_class, max(1, args.per_class // 5), tuple(args.size))
-    cores = len(os.sched_getaffinity(0))
-    print(f"{10 * args.per_class} JPEGs of {args.size[0]}x{args.size[1]} in {root}")
-    print(f"{cores} cores available; {args.batches} batches of {BATCH} at {HEIGHT}x{WIDTH}\n")
+    def run(name: str, on: int) -> dict:
+        arguments = ("--root", str(root), "--cores", str(on), "--batches", str(args.batches))
+        return benchkit.run_worker(__file__, name, *arguments)[0]
 
-    legacy = run_worker("legacy", root, workdir, 2, args.batches)
-    single = run_worker("pipeline", root, workdir, 1, args.batches)
-    double = run_worker("pipeline", root, workdir, 2, args.batches)
-    layers = run_worker("layers", root, workdir, 2, args.batches)
-    step = run_worker("train_step", root, workdir, 2, args.batches)
+    generator, decoding = run("generator", cores), run("pipeline_decoding", cores)
+    decoded = run("generator_decoded", cores)
+    single, double = run("pipeline", 1), run("pipeline", cores)
+    layers, step = run("layers", cores), run("train_step", cores)
     rows = [
-        ("legacy ImageDataGenerator.flow_from_directory", 2, legacy),
+        ("chapter's generator: flow_from_directory (decodes every batch)", cores, generator),
+        ("cnnzoo pipeline, data.cache=none (decodes every batch)", cores, decoding),
+        ("cnnzoo first pass (decode, bad-file check, cache; once per run)", cores,
+         double["first_pass"]),
+        ("chapter's generator: flow over decoded images", cores, decoded),
         ("cnnzoo pipeline, warm (cached uint8, fused warp)", 1, single),
-        ("cnnzoo pipeline, warm (cached uint8, fused warp)", 2, double),
-        ("cnnzoo first pass (decode, bad-file check, cache)", 2, double["first_pass"]),
-        ("Keras Random* layer chain (cached uint8)", 2, layers),
-    ]
-    if "skipped" not in step:
-        rows.append(("tutorial_cnn training step consumes", 2, step))
-
-    base = legacy["images_per_s"]
-    print(f"{'path':<52} {'cores':>5} {'images/s':>9} {'x legacy':>8} {'images/CPU-s':>12}")
-    for label, count, rates in rows:
-        rate = rates["images_per_s"]
-        print(
-            f"{label:<52} {count:>5} {rate:>9.0f} {rate / base:>7.1f}x "
-            f"{rates['images_per_cpu_s']:>12.0f}"
-        )
+        ("cnnzoo pipeline, warm (cached uint8, fused warp)", cores, double),
+        ("Keras Random* layer chain (cached uint8)", cores, layers),
+        ("tutorial_cnn training step consumes (in memory)", cores, step),
+    ]  # fmt: skip
+    base = generator["images_per_s"]
+    headers = ["path", "cores", "images/s", "x generator", "images/CPU-s"]
+    cells = [
+        [label, on, f"{r['images_per_s']:.0f}", benchkit.times(r["images_per_s"] / base),
+         f"{r['images_per_cpu_s']:.0f}"]
+        for label, on, r in rows
+    ]  # fmt: skip
+    print("\n" + benchkit.render(headers, cells, args.markdown) + "\n")
     warm = double["images_per_s"]
-    print(f"\npipeline (2 cores) / legacy generator: {warm / base:.1f}x (target >= 5x)")
-    if "skipped" in step:
-        print(f"training step: skipped ({step['skipped']})")
-    else:
-        ratio = warm / step["images_per_s"]
-        print(f"pipeline (2 cores) / training step: {ratio:.1f}x (target >= 5x)")
-    print(f"legacy found {legacy['images']} images (it skips files without an image extension)")
+    say(
+        f"like for like, both decoding JPEGs: cnnzoo / the chapter's generator = "
+        f"{benchkit.times(decoding['images_per_s'] / base)}; both on decoded images: "
+        f"{benchkit.times(warm / decoded['images_per_s'])} ({cores} cores)"
+    )
+    say(
+        f"warm pipeline / what the training step consumes: "
+        f"{benchkit.times(warm / step['images_per_s'])}"
+    )
+    say(
+        f"the generator found {generator['images']} of {10 * args.per_class} images (it skips "
+        f"files without an image extension); {benchkit.machine()} at the end"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Set up a virtual environment with cnnzoo and its test tools, then run the test suite.
-# Usage: bash scripts/test.sh [extra pytest arguments]   (e.g. -m slow for the long tests)
+# Usage: bash scripts/test.sh [extra pytest arguments]
+#   bash scripts/test.sh              the default tier: everything but slow (what CI runs)
+#   bash scripts/test.sh --fast       the fast tier, under a minute (same as -m fast)
+#   bash scripts/test.sh -m slow      the long tests; -m "" runs every tier
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${CNNZOO_VENV:-.venv}"

@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "final": probe.rows[-1] if probe.rows else None,
         "whole_process_wall_seconds": round(total, 1),
         "whole_process_cpu_seconds": round(_cpu_seconds(), 1),
+        "epochs": probe.rows,
     }
     reached = probe.reached
     print(

@@ -1,14 +1,50 @@
-"""Shared fixtures: a CLI runner that behaves like a user's shell, and small generated datasets."""
+"""Shared fixtures, the test tiers, and the guard that keeps the shared trained runs read-only.
+
+Tiers (README, "Development"):
+- fast: `bash scripts/test.sh --fast` (= `-m fast`), under a minute, what to run while editing:
+  config, registries, the devices decision, augmentation maths, tables, CLI parsing; nothing
+  trains. A module joins it with `pytestmark = pytest.mark.fast` at its top; one test of a slower
+  module with `@pytest.mark.fast`. Keep each fast test well under a second.
+- default: `bash scripts/test.sh`, everything not marked `slow`; what CI runs.
+- slow: `bash scripts/test.sh -m slow`, the long runs (`@pytest.mark.slow`).
+A new test file starts in the default tier; mark it fast only if it trains nothing and is quick.
+
+The trained runs of tests/trained_runs.py (`mnist`, `monkeys`, `directory_run`) are shared by
+the whole session and must stay as trained: a test that changes one fails at teardown. A test
+that writes into a run (evaluate, export, plot into its folder) takes `private_run(run_dir)`,
+its own copy.
+"""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from cnnzoo.data.synthetic import make_mnist_npz
 
+from . import trained_runs
 from .trained_runs import mnist_run, monkeys_run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true", help="run only the fast tier (= -m fast)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fast"):
+        config.option.markexpr = "fast"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the fast tier, skip importing test files that mark nothing fast (TensorFlow and all)."""
+    if config.option.markexpr != "fast" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix == ".py" and "mark.fast" not in collection_path.read_text("utf-8"):
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +61,7 @@ def _isolated_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.fixture(scope="session")
 def mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run folder of a LeNet trained once per session on generated MNIST."""
+    """The run folder of a LeNet trained once per session on generated MNIST (read-only)."""
     return mnist_run(tmp_path_factory)
 
 
@@ -33,3 +69,35 @@ def mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def monkeys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run folder of a model trained once per session on a generated monkeys folder."""
     return monkeys_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def private_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """`private_run(run_dir)`: a copy of a shared run (with its data beside it) to write into."""
+
+    def copy(run_dir: Path) -> Path:
+        root = trained_runs.root_of(run_dir)
+        target = tmp_path_factory.mktemp(f"private-{run_dir.name}") / root.name
+        shutil.copytree(root, target)
+        return target / run_dir.relative_to(root)
+
+    return copy
+
+
+@pytest.fixture(autouse=True)
+def _shared_runs_stay_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that added, changed or removed a file of a shared trained run."""
+    yield
+    for run_dir, before in trained_runs.snapshots().items():
+        after = trained_runs.snapshot(run_dir)
+        if after != before:
+            changed = sorted(
+                name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+            )
+            trained_runs.accept(run_dir)  # blame only the first test that changed it
+            pytest.fail(
+                f"{request.node.nodeid} changed the shared trained run {run_dir}: "
+                f"{', '.join(changed[:5])}. Shared runs are read-only; write into "
+                "`private_run(run_dir)` (a copy) instead.",
+                pytrace=False,
+            )

@@ -40,6 +40,7 @@ def ours(image: np.ndarray, params: dict, config: AugmentConfig) -> np.ndarray:
     return augment.apply_parameters(tf.constant(image[None]), batch, config)[0].numpy()
 
 
+@pytest.mark.fast
 def test_pure_horizontal_flip_mirrors_columns():
     image = smooth_image(16, 24)
     config = AugmentConfig(horizontal_flip=True)
@@ -49,6 +50,7 @@ def test_pure_horizontal_flip_mirrors_columns():
     np.testing.assert_allclose(kept, image, atol=1e-3)
 
 
+@pytest.mark.fast
 def test_pure_shift_moves_pixels_and_fills_nearest():
     image = smooth_image(16, 24)
     config = AugmentConfig(width_shift_range=0.2, height_shift_range=0.2)
@@ -60,6 +62,7 @@ def test_pure_shift_moves_pixels_and_fills_nearest():
     np.testing.assert_allclose(shifted[:2], shifted[2:3].repeat(2, axis=0), atol=1e-3)
 
 
+@pytest.mark.fast
 def test_quarter_turn_on_a_square_image_is_rot90():
     image = smooth_image(20, 20)
     config = AugmentConfig(rotation_range=90)
@@ -71,6 +74,7 @@ def test_quarter_turn_on_a_square_image_is_rot90():
     ("fill_mode", "tolerance"),
     [("nearest", 1e-3), ("reflect", 1e-3), ("constant", 1e-3), ("wrap", 1e-2)],
 )
+@pytest.mark.fast
 def test_fused_warp_matches_legacy_apply_transform(fill_mode, tolerance):
     generator = ImageDataGenerator(fill_mode=fill_mode, cval=40.0)
     config = TUTORIAL.model_copy(
@@ -103,6 +107,7 @@ def test_fused_warp_matches_legacy_apply_transform(fill_mode, tolerance):
     ],
     ids=["rotation", "shift", "zoom", "shear"],
 )
+@pytest.mark.fast
 def test_random_strength_roughly_matches_the_legacy_generator(settings):
     # Mean pixel change over 300 random draws; a 25% smaller range moves it by about 25%.
     image = smooth_image()
@@ -117,6 +122,7 @@ def test_random_strength_roughly_matches_the_legacy_generator(settings):
 
 
 @pytest.mark.parametrize("fill_mode", ["nearest", "reflect"])
+@pytest.mark.fast
 def test_warp_matches_the_tensorflow_projective_transform_op(fill_mode):
     images = tf.constant(np.random.default_rng(1).uniform(0, 255, (6, 20, 28, 3)), tf.float32)
     config = TUTORIAL.model_copy(update={"shear_range": 20, "vertical_flip": True})
@@ -143,6 +149,7 @@ def test_compiled_augmenter_equals_the_plain_function():
     np.testing.assert_allclose(compiled, plain, atol=1e-2)
 
 
+@pytest.mark.fast
 def test_same_seed_same_augmentation():
     batch = tf.constant(np.repeat(smooth_image()[None], 4, axis=0))
     first = augment.augment_images(batch, TUTORIAL, tf.constant([1, 2])).numpy()
@@ -153,6 +160,7 @@ def test_same_seed_same_augmentation():
     assert not np.allclose(first[0], first[1])  # each image draws its own transform
 
 
+@pytest.mark.fast
 def test_sampled_parameters_stay_in_the_configured_ranges():
     config = TUTORIAL.model_copy(update={"brightness_range": [0.5, 1.5], "contrast_range": 0.3})
     params = augment.sample_parameters(config, tf.constant(2000), 30, 50, tf.constant([0, 0]))
@@ -167,6 +175,7 @@ def test_sampled_parameters_stay_in_the_configured_ranges():
     assert params["contrast"].min() >= 0.7 and params["contrast"].max() <= 1.3
 
 
+@pytest.mark.fast
 def test_brightness_multiplies_and_clips():
     image = np.full((4, 4, 3), 100.0, np.float32)
     config = AugmentConfig(brightness_range=[0.5, 3.0])
@@ -175,6 +184,7 @@ def test_brightness_multiplies_and_clips():
     np.testing.assert_allclose(ours(image, {**NO_MOVE, "brightness": 3.0}, config), 255.0)
 
 
+@pytest.mark.fast
 def test_nothing_configured_changes_nothing():
     batch = tf.constant(smooth_image()[None])
     config = AugmentConfig()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from cnnzoo import __version__
@@ -15,6 +16,7 @@ from cnnzoo import __version__
 from .helpers import REPO, run_cli
 
 
+@pytest.mark.fast
 def test_help_and_config_validate_do_not_import_tensorflow() -> None:
     code = (
         "import sys\n"
@@ -32,12 +34,14 @@ def test_help_and_config_validate_do_not_import_tensorflow() -> None:
     assert result.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.fast
 def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"cnnzoo {__version__}"
 
 
+@pytest.mark.fast
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0

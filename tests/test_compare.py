@@ -19,11 +19,11 @@ from .trained_runs import mnist_run
 
 
 @pytest.fixture(scope="session")
-def mnist(tmp_path_factory):
-    run_dir = mnist_run(tmp_path_factory)
-    if not (run_dir / "evaluation-test.json").exists():
-        result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
-        assert result.exit_code == 0, result.output
+def mnist(tmp_path_factory, private_run):
+    """A private copy of the shared mnist run, evaluated on its test split."""
+    run_dir = private_run(mnist_run(tmp_path_factory))
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
+    assert result.exit_code == 0, result.output
     return run_dir
 
 

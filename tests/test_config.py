@@ -14,6 +14,8 @@ from cnnzoo.errors import ConfigError
 
 from .helpers import CONFIGS, REPO, run_cli
 
+pytestmark = pytest.mark.fast
+
 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")

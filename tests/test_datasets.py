@@ -14,6 +14,8 @@ from cnnzoo.data.folders import SPLITS
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnzoo"
 PLUGIN_FILES = {PACKAGE / "data" / f"{name}.py" for name in DATASETS.names()}
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_every_dataset_plugin_is_complete(name: str) -> None:

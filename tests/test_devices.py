@@ -101,12 +101,14 @@ def _summary(plan: Plan) -> str:
 @pytest.mark.parametrize(
     ("found", "asked", "batch_size", "pays", "expected"), CASES.values(), ids=CASES
 )
+@pytest.mark.fast
 def test_decide(found: Found, asked: dict, batch_size: int, pays: bool, expected: str) -> None:
     plan = decide(found, HardwareConfig(**asked), batch_size, cpu_bf16_pays=pays)
     assert _summary(plan) == expected
     assert plan.replicas * plan.batch_per_replica == batch_size
 
 
+@pytest.mark.fast
 def test_description_says_what_was_found_and_decided() -> None:
     plan = decide(TWO_GPUS, HardwareConfig(), 64)
     line = plan.description
@@ -118,6 +120,7 @@ def test_description_says_what_was_found_and_decided() -> None:
     assert "no GPU" in cpu and "native bf16" in cpu and "bf16 measured no faster" in cpu
 
 
+@pytest.mark.fast
 def test_reasons_flag_odd_requests() -> None:
     assert "slower" in decide(CPU, HardwareConfig(precision="mixed_float16"), 8).description
     assert (
@@ -126,6 +129,7 @@ def test_reasons_flag_odd_requests() -> None:
     )
 
 
+@pytest.mark.fast
 def test_missing_gpu_is_refused_with_the_gpus_found() -> None:
     with pytest.raises(CnnzooError, match=r"GPU 3.*0 \(NVIDIA H100\)"):
         decide(ONE_GPU, HardwareConfig(gpus=[3]), 64)
@@ -133,17 +137,20 @@ def test_missing_gpu_is_refused_with_the_gpus_found() -> None:
         decide(CPU, HardwareConfig(gpus=[0]), 64)
 
 
+@pytest.mark.fast
 def test_batch_must_split_over_replicas() -> None:
     with pytest.raises(ConfigError, match=r"multiple of 2, e\.g\. 66.*batch_size=65"):
         decide(TWO_GPUS, HardwareConfig(), 65)
 
 
+@pytest.mark.fast
 def test_cpu_bf16_flags() -> None:
     assert cpu_has_bf16("flags\t: fpu avx512f avx512_bf16 amx_tile")
     assert cpu_has_bf16("flags\t: fpu amx_bf16 amx_tile")
     assert not cpu_has_bf16("flags\t: fpu avx2 avx512f avx512_vnni")
 
 
+@pytest.mark.fast
 def test_tf_config_parsing() -> None:
     config = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
     assert parse_tf_config(json.dumps(config)) == Cluster("worker", 1, 2)
@@ -178,6 +185,7 @@ def test_this_machine_is_detected_without_native_log_noise() -> None:
         assert "cuInit" not in result.stderr
 
 
+@pytest.mark.fast
 def test_yaml_on_and_off_mean_xla_on_and_off() -> None:
     # YAML reads a bare `on` as true: `--set hardware.xla=on` must still mean "on".
     assert HardwareConfig.model_validate({"xla": True}).xla == "on"

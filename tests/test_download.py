@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -42,10 +43,9 @@ from .standin_servers import (
 REPO = Path(__file__).resolve().parents[1]
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 TOKEN_ADVICE = (
-    "Settings -> API -> Create New Token",
-    "KAGGLE_USERNAME and KAGGLE_KEY",
-    "docker run -e KAGGLE_USERNAME -e KAGGLE_KEY",
-    "/.kaggle/kaggle.json:ro",
+    "Create an API token at https://www.kaggle.com/settings/api",
+    "save it as ~/.kaggle/access_token or export KAGGLE_API_TOKEN",
+    "a legacy kaggle.json goes in",
 )
 
 
@@ -253,8 +253,31 @@ def test_invalid_access_token_is_refused(env, kaggle, monkeypatch):
 def test_missing_credentials_fail_before_any_request(env, kaggle):
     result = invoke("download", "monkeys")
     assert_one_error_line(result, "No Kaggle credentials found", *TOKEN_ADVICE)
+    assert f"kaggle.json goes in {env['kaggle']}/." in result.stderr  # $KAGGLE_CONFIG_DIR
+    assert len(result.stderr.strip()) - len(str(env["kaggle"])) < 200  # was ~600 characters
     assert kaggle.requests == []
     assert cache_entries(env) == []
+
+
+@pytest.mark.parametrize("home_kaggle", [False, True], ids=["xdg", "dot-kaggle"])
+def test_missing_credentials_name_the_folder_kaggle_reads(env, kaggle, monkeypatch, home_kaggle):
+    """Following the message works: kaggle.json saved where it says is what the client reads."""
+    monkeypatch.delenv("KAGGLE_CONFIG_DIR")
+    if home_kaggle:
+        (env["home"] / ".kaggle").mkdir()
+    result = invoke("download", "monkeys", "-q")
+    assert_one_error_line(result, "No Kaggle credentials found", *TOKEN_ADVICE)
+    named = re.search(r"kaggle\.json goes in (\S+)/\.$", result.stderr.strip()).group(1)
+    assert named == ("~/.kaggle" if home_kaggle else "~/.config/kaggle")
+    # The kaggle client itself, imported fresh in this HOME, reads the same folder.
+    probe = "from kaggle.api.kaggle_api_extended import KaggleApi; print(KaggleApi.config_dir)"
+    child = {**os.environ, "HOME": str(env["home"])}
+    read = subprocess.run([sys.executable, "-c", probe], env=child, capture_output=True, text=True)
+    read_dir = read.stdout.strip().splitlines()[-1]  # after the help kaggle prints on import
+    assert Path(read_dir) == Path(named.replace("~", str(env["home"]), 1))
+    write_kaggle_json(Path(named.replace("~", str(env["home"]), 1)))
+    assert invoke("download", "monkeys", "-q").exit_code == 0
+    assert kaggle.requests[0]["authorization"].startswith("Basic ")
 
 
 def test_unknown_dataset_is_a_clear_404(env, kaggle):

@@ -22,10 +22,11 @@ from .trained_runs import directory_run
 
 
 @pytest.fixture(scope="session")
-def evaluated(mnist):
-    result = CliRunner().invoke(app, ["evaluate", str(mnist)])
+def evaluated(mnist, private_run):
+    run_dir = private_run(mnist)
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
     assert result.exit_code == 0, result.output
-    return mnist, result.output
+    return run_dir, result.output
 
 
 def test_evaluate_prints_a_readable_report_and_writes_files(evaluated):
@@ -115,7 +116,8 @@ def test_compute_metrics_on_a_hand_worked_example():
     assert metrics["weighted_avg"]["recall"] == pytest.approx(0.75)
 
 
-def test_evaluate_on_the_training_split_with_another_data_file(mnist, tmp_path):
+def test_evaluate_on_the_training_split_with_another_data_file(mnist, private_run, tmp_path):
+    mnist = private_run(mnist)
     other = tmp_path / "copy.npz"
     shutil.copy(mnist.parent.parent / "mnist.npz", other)
     result = CliRunner().invoke(
@@ -128,7 +130,8 @@ def test_evaluate_on_the_training_split_with_another_data_file(mnist, tmp_path):
     assert "Top-3 accuracy" in result.output
 
 
-def test_monkeys_report_uses_common_names(monkeys):
+def test_monkeys_report_uses_common_names(monkeys, private_run):
+    monkeys = private_run(monkeys)
     result = CliRunner().invoke(app, ["evaluate", str(monkeys)])
     assert result.exit_code == 0, result.output
     assert "Split: validation (30 images)" in result.output
@@ -148,8 +151,10 @@ def test_class_mismatch_is_refused_naming_the_difference(tmp_path_factory, tmp_p
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_a_directory_run_evaluates_every_image_of_another_folder(tmp_path_factory, tmp_path):
-    run_dir = directory_run(tmp_path_factory)
+def test_a_directory_run_evaluates_every_image_of_another_folder(
+    tmp_path_factory, tmp_path, private_run
+):
+    run_dir = private_run(directory_run(tmp_path_factory))
     data = make_class_folder(tmp_path / "more", ["cat", "dog", "fox"], 4, size=(40, 40), seed=5)
     result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--data", str(data)])
     assert result.exit_code == 0, result.output

@@ -66,7 +66,8 @@ def test_a_mixed_precision_model_exports_to_tflite_in_float32(mnist, test_images
     np.testing.assert_allclose(outputs, expected, atol=1e-5)  # the float32 model, recovered
 
 
-def test_cli_exports_into_the_run_folder_and_reports_the_check(mnist):
+def test_cli_exports_into_the_run_folder_and_reports_the_check(mnist, private_run):
+    mnist = private_run(mnist)
     result = CliRunner().invoke(app, ["export", str(mnist), "--format", "tflite"])
     assert result.exit_code == 0, result.output
     assert f"Exported tflite: {mnist / 'export' / 'model.tflite'}" in result.output

@@ -45,11 +45,13 @@ def images(input_shape: tuple[int, int, int], count: int = 4, seed: int = 0) -> 
 # ----- the registry and the builders agree ---------------------------------------------------
 
 
+@pytest.mark.fast
 def test_registry_has_the_chapters_five_models() -> None:
     assert NAMES == ["tutorial_cnn", "lenet", "alexnet", "googlenet", "resnet18"]
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.fast
 def test_spec_options_are_the_builders_keyword_defaults(name: str) -> None:
     spec = MODELS.get(name)
     parameters = list(inspect.signature(spec.builder()).parameters.values())
@@ -62,6 +64,7 @@ def test_spec_options_are_the_builders_keyword_defaults(name: str) -> None:
     assert spec.schema.model_fields["name"].default == name
 
 
+@pytest.mark.fast
 def test_unknown_model_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r'Known: tutorial_cnn, .*resnet18.*"resnet18"'):
         MODELS.get("resnet-18")
@@ -157,6 +160,7 @@ def test_smallest_input_size_is_exact(name: str) -> None:
             check_input_shape(name, (smallest - 1, 64, 3))
 
 
+@pytest.mark.fast
 def test_config_too_small_for_the_model_is_refused_before_training() -> None:
     data = {"data": {"dataset": "mnist"}, "model": {"name": "alexnet"}}
     with pytest.raises(ConfigError) as error:
@@ -170,12 +174,14 @@ def test_config_too_small_for_the_model_is_refused_before_training() -> None:
 
 
 @pytest.mark.parametrize("resize_to", [66, 0, "big", 224.0, True])
+@pytest.mark.fast
 def test_resize_to_must_be_a_large_enough_integer(resize_to: object) -> None:
     data = {"data": {"dataset": "mnist"}, "model": {"name": "alexnet", "resize_to": resize_to}}
     with pytest.raises(ConfigError, match=r"model.resize_to: .*at least 67 pixels"):
         resolve(data, "mnist.yaml")
 
 
+@pytest.mark.fast
 def test_config_validate_refuses_a_too_small_input(tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text("data:\n  image_size: [12, 12]\nmodel:\n  name: tutorial_cnn\n")
@@ -188,6 +194,7 @@ def test_config_validate_refuses_a_too_small_input(tmp_path: Path) -> None:
     assert "at least 13x13 pixels" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.fast
 def test_input_shape_parsing() -> None:
     assert parse_input_shape("28,28,1") == (28, 28, 1)
     assert parse_input_shape("224x224x3") == (224, 224, 3)
@@ -196,6 +203,7 @@ def test_input_shape_parsing() -> None:
             parse_input_shape(bad)
 
 
+@pytest.mark.fast
 def test_registry_and_config_checks_import_no_tensorflow() -> None:
     code = (
         "import sys; from cnnzoo.models import check_input_shape; import cnnzoo.config; "
@@ -208,6 +216,7 @@ def test_registry_and_config_checks_import_no_tensorflow() -> None:
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[path.name for path in CONFIGS])
+@pytest.mark.fast
 def test_configs_resolve_and_fit_their_model(path: Path) -> None:
     config = load_config(path)
     spec = MODELS.get(config.model.name)
@@ -420,6 +429,7 @@ def test_models_name_prints_the_layer_summary() -> None:
         (["googlenet", "--input-shape", "28x28"], "HEIGHT,WIDTH,CHANNELS"),
     ],
 )
+@pytest.mark.fast
 def test_models_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["models", *args])
     assert result.exit_code == 2
@@ -427,6 +437,7 @@ def test_models_usage_errors_exit_2_with_one_line(args: list[str], message: str)
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+@pytest.mark.fast
 def test_models_help_imports_no_tensorflow() -> None:
     code = (
         "import sys; from typer.testing import CliRunner; from cnnzoo.cli import app; "

@@ -21,11 +21,11 @@ def mnist(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def monkeys(tmp_path_factory):
-    run_dir = monkeys_run(tmp_path_factory)
-    if not (run_dir / "evaluation-validation.json").exists():
-        result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
-        assert result.exit_code == 0, result.output
+def monkeys(tmp_path_factory, private_run):
+    """A private copy of the shared monkeys run, evaluated (the plots redraw its files)."""
+    run_dir = private_run(monkeys_run(tmp_path_factory))
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
+    assert result.exit_code == 0, result.output
     return run_dir
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pydantic import BaseModel
 
 from cnnzoo.config import Config
 from cnnzoo.models import MODELS
 
 from .helpers import REPO
+
+pytestmark = pytest.mark.fast
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from cnnzoo.health import recipes_for
 
+from .helpers import REPO
 from .real_digits import write_digits
 from .tiny_runs import finish, history, read, start_cli
 
@@ -38,3 +42,38 @@ def test_monkeys_recipe_learns_where_the_faithful_config_collapses(tmp_path: Pat
     assert code == 0, err
     assert "Training is not learning" not in err
     assert history(tmp_path / "recipe_monkeys_scratch")[-1]["val_accuracy"] >= 0.8
+
+
+def test_make_digits_writes_each_layout_once(tmp_path: Path) -> None:
+    folder = write_digits(
+        tmp_path, "folders", "--layout", "monkeys", "--size", "16", "--limit", "30"
+    )
+    images = sorted(folder.glob("training/training/n*/*.jpg"))
+    assert len(images) == 30 and len(list(folder.glob("validation/validation/n*/*.jpg"))) == 450
+    assert (folder / "monkey_labels.txt").read_text().splitlines()[1].startswith("n0, digit_0")
+    process = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_digits.py"), "npz", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert process.returncode == 2 and "exists" in process.stdout  # never overwritten
+
+
+def test_time_to_accuracy_reports_the_epoch_and_seconds(tmp_path: Path) -> None:
+    digits = write_digits(tmp_path)
+    result = tmp_path / "result.json"
+    process = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "time_to_accuracy.py"), "-c", "mnist_tutorial_cnn"]
+        + ["--target", "0.8", "--stop", "--json", str(result), "-s", f"data.path={digits}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert process.returncode == 0, process.stderr
+    record = json.loads(result.read_text())
+    reached = record["reached"]
+    assert reached["test_accuracy"] >= 0.8 and record["num_test"] == 450
+    assert [row["epoch"] for row in record["epochs"]] == list(range(1, reached["epoch"] + 1))
+    assert 0 < reached["wall_seconds"] <= record["whole_process_wall_seconds"] + 0.1
+    assert reached["cpu_seconds"] > 0
+    assert "mnist_tutorial_cnn: target 80.0% reached at epoch" in process.stdout

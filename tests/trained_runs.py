@@ -1,7 +1,8 @@
 """Small real training runs, trained once per test session and shared by the evaluation tests.
 
 Not a conftest: importing this module from several test files still trains each run once,
-because the finished run folders are remembered here for the whole process.
+because the finished run folders are remembered here for the whole process. They are read-only:
+conftest fails a test that changes one (`snapshot` here); tests that write take a private copy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,29 @@ from cnnzoo.cli import app
 from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz, make_monkeys_folder
 
 _trained: dict[str, Path] = {}
+_snapshots: dict[Path, dict[str, tuple[int, int]]] = {}
+
+
+def root_of(run_dir: Path) -> Path:
+    """The folder holding a trained run's data, config and `runs/<name>`."""
+    return run_dir.parent.parent
+
+
+def snapshot(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file under the run's root (its data included)."""
+    root = root_of(run_dir)
+    files = (path for path in root.rglob("*") if path.is_file())
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
+
+
+def snapshots() -> dict[Path, dict[str, tuple[int, int]]]:
+    """Each trained run and its files as trained (or as last accepted by `accept`)."""
+    return dict(_snapshots)
+
+
+def accept(run_dir: Path) -> None:
+    """Take the run's current files as its state (after a test was failed for changing it)."""
+    _snapshots[run_dir] = snapshot(run_dir)
 
 
 def _train(root: Path, name: str, config: dict) -> Path:
@@ -24,6 +48,7 @@ def _train(root: Path, name: str, config: dict) -> Path:
     run_dir = root / "runs" / name
     result = CliRunner().invoke(app, ["train", "-c", str(config_file), "-o", str(run_dir)])
     assert result.exit_code == 0, result.output
+    accept(run_dir)
     return run_dir
 
 

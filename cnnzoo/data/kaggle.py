@@ -1,7 +1,8 @@
 """Kaggle downloads through the official `kaggle` client, silenced and with one-line errors.
 
 Credentials are looked up exactly where kaggle 2.x looks (KAGGLE_API_TOKEN, ~/.kaggle/access_token,
-KAGGLE_USERNAME/KAGGLE_KEY, kaggle.json in KAGGLE_CONFIG_DIR or ~/.kaggle, OAuth credentials.json)
+KAGGLE_USERNAME/KAGGLE_KEY, kaggle.json in $KAGGLE_CONFIG_DIR, else ~/.kaggle if it exists, else
+~/.config/kaggle on Linux; OAuth credentials.json)
 before anything is sent, so a missing token is reported without touching the network.
 """
 
@@ -19,13 +20,23 @@ from typing import Any, TextIO
 
 from cnnzoo.errors import CnnzooError
 
-TOKEN_HELP = (
-    "Get a token at https://www.kaggle.com/settings (Settings -> API -> Create New Token), then "
-    "save the kaggle.json it gives you as ~/.kaggle/kaggle.json (chmod 600) or in the folder "
-    "$KAGGLE_CONFIG_DIR names, or export KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). "
-    "In Docker pass them with `docker run -e KAGGLE_USERNAME -e KAGGLE_KEY ...` or mount the file "
-    "read-only: `-v ~/.kaggle/kaggle.json:/home/<user>/.kaggle/kaggle.json:ro`."
-)
+TOKEN_PAGE = "https://www.kaggle.com/settings/api"
+
+
+def token_help() -> str:
+    """How to give cnnzoo a token, naming the folder this kaggle client reads kaggle.json from."""
+    return (
+        f"Create an API token at {TOKEN_PAGE} and save it as ~/.kaggle/access_token or export "
+        f"KAGGLE_API_TOKEN; a legacy kaggle.json goes in {_tilde(kaggle_config_dir())}/."
+    )
+
+
+def _tilde(path: Path) -> str:
+    """`path` with the home folder written as ~, as users type it."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def dataset_url(ref: str) -> str:
@@ -51,7 +62,8 @@ def _read_kaggle_json(path: Path) -> dict[str, Any]:
         values = json.loads(path.read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError) as error:
         raise CnnzooError(
-            f'{path} is not a readable JSON file with "username" and "key": {error}. ' + TOKEN_HELP
+            f'{path} is not a readable JSON file with "username" and "key": {error}. '
+            + token_help()
         ) from None
     return values if isinstance(values, dict) else {}
 
@@ -74,14 +86,11 @@ def find_credentials() -> str:
         return "KAGGLE_USERNAME/KAGGLE_KEY" if from_env else str(config)
     if stored:
         missing = " and ".join(name for name in ("username", "key") if not stored.get(name))
-        raise CnnzooError(f"{config} has no {missing}. " + TOKEN_HELP)
+        raise CnnzooError(f"{config} has no {missing}. " + token_help())
     oauth = Path.home() / ".kaggle" / "credentials.json"
     if oauth.is_file() and _read_kaggle_json(oauth).get("refresh_token"):
         return f"{oauth} (kaggle auth login)"
-    raise CnnzooError(
-        "No Kaggle credentials found (looked at KAGGLE_API_TOKEN, KAGGLE_USERNAME/KAGGLE_KEY and "
-        f"{config}). " + TOKEN_HELP
-    )
+    raise CnnzooError("No Kaggle credentials found. " + token_help())
 
 
 @contextlib.contextmanager
@@ -115,13 +124,13 @@ def _explain(error: Exception, ref: str, source: str, endpoint: str) -> CnnzooEr
         if status == 401:
             return CnnzooError(
                 f"Kaggle refused the credentials from {source} (HTTP 401 Unauthorized). "
-                + TOKEN_HELP
+                + token_help()
             )
         if status == 403:
             return CnnzooError(
                 f"Kaggle refused access to {ref} with the credentials from {source} (HTTP 403 "
                 "Forbidden): the token may be expired or revoked, or the account may have to "
-                f"accept the dataset's terms at {dataset_url(ref)}. " + TOKEN_HELP
+                f"accept the dataset's terms at {dataset_url(ref)}. " + token_help()
             )
         if status == 404:
             return CnnzooError(
@@ -181,7 +190,7 @@ def download_dataset_zip(ref: str, folder: Path, progress: bool = True) -> Path:
             api.authenticate()
     except SystemExit:
         raise CnnzooError(
-            f"Kaggle did not accept the credentials from {source}. " + TOKEN_HELP
+            f"Kaggle did not accept the credentials from {source}. " + token_help()
         ) from None
     except (requests.RequestException, OSError) as error:
         raise _explain(error, ref, source, endpoint) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,10 @@ MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.n
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 MNIST_FILE = "mnist.npz"
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
+
+
+class ImageScaleWarning(UserWarning):
+    """An mnist.npz-format file whose pixels were rescaled or rounded to 0..255 on reading."""
 
 
 def download_mnist(
@@ -83,7 +88,7 @@ def mnist_file(data: DataConfig) -> Path:
 
 
 def load_mnist_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Read an mnist.npz-format file, checking its keys, dtypes and shapes."""
+    """Read an mnist.npz-format file, checking its keys, shapes, pixel values and labels."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -95,15 +100,90 @@ def load_mnist_arrays(path: Path) -> dict[str, np.ndarray]:
             f"{path} lacks the MNIST keys {sorted(missing)}; expected x_train, y_train, "
             "x_test, y_test."
         )
-    for key in ("x_train", "x_test"):
-        shape = arrays[key].shape
-        if not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3))):
+    for split in ("train", "test"):
+        images, labels = f"x_{split}", f"y_{split}"
+        arrays[images] = _pixels(path, images, arrays[images])
+        arrays[labels] = _labels(path, labels, arrays[labels])
+        if len(arrays[images]) != len(arrays[labels]):
             raise CnnzooError(
-                f"{path}: {key} should hold images shaped (count, height, width) or "
-                f"(count, height, width, 1|3). Received: shape {shape}"
+                f"{path}: {images} holds {len(arrays[images])} images but {labels} "
+                f"{len(arrays[labels])} labels; each image needs exactly one label."
             )
-        arrays[key] = arrays[key].astype(np.uint8, copy=False)
     return arrays
+
+
+def _pixels(path: Path, key: str, images: np.ndarray) -> np.ndarray:
+    """`images` as uint8 0..255: floats in [0, 1] scaled (with a warning), in [0, 255] rounded."""
+    shape = images.shape
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3))):
+        raise CnnzooError(
+            f"{path}: {key} should hold images shaped (count, height, width) or "
+            f"(count, height, width, 1|3). Received: shape {shape}"
+        )
+    if images.dtype == np.uint8:
+        return images
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise CnnzooError(
+            f"{path}: {key} should hold numbers (uint8 0..255, or floats in [0, 1] or "
+            f"[0, 255]). Received: dtype {images.dtype}"
+        )
+    low, high = (images.min(), images.max()) if images.size else (0, 0)
+    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
+        raise CnnzooError(
+            f"{path}: {key} holds pixel values from {low} to {high}; expected uint8 0..255 or "
+            "floats in [0, 1] or [0, 255]. Rescale the images to one of these ranges."
+        )
+    if np.issubdtype(images.dtype, np.integer):
+        return images.astype(np.uint8)
+    if high <= 1.0:
+        warnings.warn(
+            f"{path}: {key} holds floats in [0, 1]; read as pixel values 0..255 (x 255).",
+            ImageScaleWarning,
+            stacklevel=3,
+        )
+        images = images * 255.0
+    rounded = np.rint(images)
+    if not np.array_equal(rounded, images) and high > 1.0:
+        warnings.warn(
+            f"{path}: {key} holds fractional pixel values in [0, 255]; rounded to whole ones.",
+            ImageScaleWarning,
+            stacklevel=3,
+        )
+    return rounded.astype(np.uint8)
+
+
+def _labels(path: Path, key: str, labels: np.ndarray) -> np.ndarray:
+    """`labels` as int64 class indices in [0, 10), or a CnnzooError naming the bad values."""
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise CnnzooError(
+            f"{path}: {key} should hold one class index per image, shaped (count,). "
+            f"Received: shape {labels.shape}"
+            + (" (one-hot? use argmax)" if labels.ndim == 2 else "")
+        )
+    numeric = np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)
+    if not numeric or (labels.size and not np.array_equal(np.rint(labels), labels)):
+        odd = labels if not numeric else labels[np.rint(labels) != labels]
+        raise CnnzooError(
+            f"{path}: {key} should hold whole class indices 0..{len(CLASS_NAMES) - 1}. "
+            f"Received: {_some(odd)} (dtype {labels.dtype})"
+        )
+    labels = labels.astype(np.int64)
+    outside = np.unique(labels[(labels < 0) | (labels >= len(CLASS_NAMES))])
+    if outside.size:
+        raise CnnzooError(
+            f"{path}: {key} holds labels outside 0..{len(CLASS_NAMES) - 1} (MNIST has "
+            f"{len(CLASS_NAMES)} classes): {_some(outside)}. Renumber the classes from 0."
+        )
+    return labels
+
+
+def _some(values: np.ndarray, shown: int = 5) -> str:
+    """The first distinct values, e.g. "10, 11, 12, 13, 14 and 3 more"."""
+    distinct = list(dict.fromkeys(values.ravel().tolist()))
+    text = ", ".join(str(value) for value in distinct[:shown])
+    return text + (f" and {len(distinct) - shown} more" if len(distinct) > shown else "")
 
 
 class Mnist:
@@ -127,9 +207,9 @@ class Mnist:
         arrays = load_mnist_arrays(mnist_file(config.data))
         classes = list(CLASS_NAMES)
         if split == "test":
-            labels = arrays["y_test"].astype(np.int64)
+            labels = arrays["y_test"]
             return Split(split, labels, images=arrays["x_test"]), classes
-        images, labels = arrays["x_train"], arrays["y_train"].astype(np.int64)
+        images, labels = arrays["x_train"], arrays["y_train"]
         num_validation = int(round(len(images) * (config.data.validation_split or 0.0)))
         order = np.random.default_rng(config.seed).permutation(len(images))
         index = np.sort(order[num_validation:] if split == "train" else order[:num_validation])

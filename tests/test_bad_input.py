@@ -1,0 +1,205 @@
+"""Bad input as a user types it: one `error:` line, a non-zero exit, no traceback, no files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from cnnzoo.data.mnist import ImageScaleWarning, load_mnist_arrays
+from cnnzoo.data.synthetic import make_mnist_npz
+from cnnzoo.errors import CnnzooError
+
+from .helpers import run_cli
+from .tiny_runs import tiny_config
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def one_error_line(result, code: int = 2) -> str:
+    """The command failed with `code` and printed exactly one `error:` line; return it."""
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+# --- Config files ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["3e-4", "3E-4", "3.0e-4", "0.0003"])
+def test_exponent_floats_in_yaml_are_numbers(tmp_path: Path, written: str) -> None:
+    config = write(
+        tmp_path / "c.yaml", f"model: {{name: lenet}}\ntrain:\n  learning_rate: {written}\n"
+    )
+    result = run_cli("config", "show", str(config))
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["train"]["learning_rate"] == pytest.approx(3e-4)
+
+
+def test_exponent_floats_in_set_overrides_are_numbers(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "model: {name: lenet}\n")
+    result = run_cli(
+        "config", "show", str(config), "--set", "train.learning_rate=1e-4",
+        "--set", "train.min_learning_rate=1E-6",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    train = yaml.safe_load(result.stdout)["train"]
+    assert (train["learning_rate"], train["min_learning_rate"]) == (1e-4, 1e-6)
+
+
+def test_words_that_look_like_numbers_stay_text(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "model: {name: lenet}\nname: 1e\n")
+    result = run_cli("config", "show", str(config))
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["name"] == "1e"
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "{}\n"])
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_an_empty_config_file_is_refused(tmp_path: Path, text: str, command: str) -> None:
+    config = write(tmp_path / "empty.yaml", text)
+    args = (
+        ("config", "validate", str(config))
+        if command == "validate"
+        else ("train", "-c", str(config))
+    )
+    line = one_error_line(run_cli(*args, cwd=tmp_path))
+    assert f"{config} is empty" in line
+    assert "cnnzoo config show NAME" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.yaml"]  # no run folder
+    assert config.read_text(encoding="utf-8") == text
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path: Path) -> None:
+    text = "model: {name: lenet}\ntrain:\n  epochs: 3\n  batch_size: 8\n  epochs: 5\n"
+    config = write(tmp_path / "c.yaml", text)
+    for args in (("config", "validate", str(config)), ("train", "-c", str(config))):
+        line = one_error_line(run_cli(*args, cwd=tmp_path))
+        assert str(config) in line and "'epochs' is set twice" in line
+        assert "lines 3 and 5" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_section_given_twice_is_refused_too(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "train: {epochs: 3}\nmodel: {name: lenet}\ntrain: {}\n")
+    line = one_error_line(run_cli("config", "validate", str(config)))
+    assert "'train' is set twice" in line and "lines 1 and 3" in line
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    text = "model: {name: lenet}\ntrain:\n  <<: {epochs: 3, batch_size: 8}\n  epochs: 5\n"
+    result = run_cli("config", "show", str(write(tmp_path / "c.yaml", text)))
+    assert result.returncode == 0, result.stderr
+    train = yaml.safe_load(result.stdout)["train"]
+    assert (train["epochs"], train["batch_size"]) == (5, 8)
+
+
+# --- mnist.npz-format files (generated arrays: plumbing only) ----------------------------------
+
+
+def digits_npz(path: Path, **changes: np.ndarray) -> Path:
+    """A small mnist.npz-format file of generated digits, with some arrays replaced."""
+    make_mnist_npz(path, num_train=64, num_test=16)
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays.update(changes)
+    np.savez(path, **arrays)
+    return path
+
+
+def train_on(tmp_path: Path, npz: Path):
+    config = tiny_config(tmp_path, npz, train={"epochs": 1, "steps_per_epoch": 1})
+    return run_cli("train", "-c", str(config), cwd=tmp_path)
+
+
+def test_float_images_in_0_1_are_scaled_with_a_warning(tmp_path: Path) -> None:
+    source = make_mnist_npz(tmp_path / "u8.npz", num_train=64, num_test=16)
+    with np.load(source) as archive:
+        x_train, x_test = archive["x_train"], archive["x_test"]
+    npz = digits_npz(
+        tmp_path / "floats.npz",
+        x_train=x_train.astype(np.float32) / 255,
+        x_test=x_test.astype(np.float32) / 255,
+    )
+    arrays = load_mnist_arrays_quietly(npz)
+    assert arrays["x_train"].dtype == np.uint8
+    np.testing.assert_array_equal(arrays["x_train"], x_train)  # not zeros: the scale is undone
+    np.testing.assert_array_equal(arrays["x_test"], x_test)
+    result = train_on(tmp_path, npz)
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("x_train holds floats in [0, 1]" in line for line in warned), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def load_mnist_arrays_quietly(path: Path) -> dict[str, np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImageScaleWarning)
+        return load_mnist_arrays(path)
+
+
+def test_float_images_in_0_255_are_rounded(tmp_path: Path) -> None:
+    images = np.full((64, 28, 28), 127.6, dtype=np.float32)
+    npz = digits_npz(tmp_path / "floats.npz", x_train=images)
+    assert (load_mnist_arrays_quietly(npz)["x_train"] == 128).all()
+
+
+BAD_FILES = {
+    "pixels out of range": (
+        {"x_train": np.full((64, 28, 28), -1.0, dtype=np.float32)},
+        ["x_train holds pixel values from -1.0 to -1.0", "[0, 1] or [0, 255]"],
+    ),
+    "labels 5..14": (
+        {"y_train": (np.arange(64) % 10 + 5).astype(np.uint8)},
+        ["y_train holds labels outside 0..9", "10, 11, 12, 13, 14"],
+    ),
+    "test labels negative": (
+        {"y_test": np.full(16, -3, dtype=np.int64)},
+        ["y_test holds labels outside 0..9", "-3"],
+    ),
+    "lengths differ": (
+        {"y_train": np.zeros(60, dtype=np.uint8)},
+        ["x_train holds 64 images but y_train 60 labels"],
+    ),
+    "fractional labels": (
+        {"y_train": np.linspace(0, 9, 64).astype(np.float32)},
+        ["y_train should hold whole class indices 0..9", "dtype float32"],
+    ),
+    "one-hot labels": (
+        {"y_train": np.eye(10, dtype=np.float32)[np.arange(64) % 10]},
+        ["y_train should hold one class index per image", "(64, 10)", "argmax"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ["labels 5..14", "lengths differ"])
+def test_bad_mnist_files_are_refused_before_training(tmp_path: Path, case: str) -> None:
+    changes, fragments = BAD_FILES[case]
+    npz = digits_npz(tmp_path / "bad.npz", **changes)
+    before = npz.read_bytes()
+    line = one_error_line(train_on(tmp_path, npz), code=1)
+    assert str(npz) in line
+    for fragment in fragments:
+        assert fragment in line, line
+    assert npz.read_bytes() == before
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_mnist_files_name_the_problem(tmp_path: Path, case: str) -> None:
+    changes, fragments = BAD_FILES[case]
+    npz = digits_npz(tmp_path / "bad.npz", **changes)
+    with pytest.raises(CnnzooError) as raised:
+        load_mnist_arrays(npz)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{npz}: ")
+    for fragment in fragments:
+        assert fragment in message, message
