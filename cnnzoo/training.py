@@ -117,9 +117,11 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra)
             for phase in finetune.remaining_phases(config, initial_epoch):
                 if finetune.starts_from_weights(config):
                     log(phase.describe(config))
+                num_classes = len(data.class_names)
                 model = _compiled_model(
-                    config, plan, strategy, data.class_names, steps_per_epoch, state, phase, model
-                )
+                    config, plan, strategy, num_classes, steps_per_epoch, state, phase, model,
+                    data.class_names,
+                )  # fmt: skip
                 state = None
                 model.fit(
                     data.train.repeat() if train.steps_per_epoch else data.train,
@@ -179,17 +181,18 @@ def _train(config, plan, strategy, data, run_dir, write_dir, resume, log, extra)
 
 
 def _compiled_model(
-    config, plan, strategy, class_names, steps_per_epoch, state, phase, model=None
+    config, plan, strategy, num_classes, steps_per_epoch, state, phase=None, model=None, classes=()
 ) -> keras.Model:
-    """Build (or reuse) and compile for `phase`; load the checkpoint or init_from weights."""
+    """Build (or reuse) and compile for `phase` (default the first); load checkpoint, init_from."""
+    phase = phase or finetune.all_phases(config)[0]
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(plan.precision)
     try:
         with strategy.scope():
             if model is None:
-                model = build_model(config, len(class_names))
+                model = build_model(config, num_classes)
                 if config.train.init_from and not state:
-                    finetune.initialize(model, config.train.init_from, class_names)
+                    finetune.initialize(model, config.train.init_from, list(classes))
             finetune.set_trainable(model, phase, config)
             model.compile(
                 optimizer=optim.build_optimizer(phase.train, steps_per_epoch),
