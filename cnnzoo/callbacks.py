@@ -1,4 +1,5 @@
-"""Keras callbacks that keep a run folder current: history, checkpoints, and a NaN guard."""
+"""Keras callbacks that keep a run folder current (history, checkpoints, a NaN guard), and the
+list of callbacks a training run uses."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Any
 
 import keras
 
-from cnnzoo import runs
-from cnnzoo.optim import current_learning_rate
+from cnnzoo import keras_compat, runs
+from cnnzoo.atomic import save_model
+from cnnzoo.config import Config
+from cnnzoo.optim import WarmupRamp, current_learning_rate
 
 
 @contextlib.contextmanager
@@ -108,22 +111,23 @@ class Checkpointer(keras.callbacks.Callback):
         run_dir: Path,
         monitor: str,
         stateful: dict[str, keras.callbacks.Callback],
-        state: dict[str, Any] | None = None,
+        state: runs.CheckpointState | None = None,
     ) -> None:
         super().__init__()
+        self.run_dir = run_dir
         self.folder = run_dir / runs.CHECKPOINT_DIR
         self.monitor = monitor
         self.stateful = stateful
-        self.state = state or {}
-        self.best = self.state.get("best", {"monitor": monitor, "value": None, "epoch": None})
+        self.state = state
+        self.best = state.best if state else runs.Best(monitor)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         for partial in self.folder.glob(".*.partial.keras"):  # left by a killed run
             partial.unlink(missing_ok=True)
         # Placed after the stateful callbacks, so their own on_train_begin resets come first.
+        saved = self.state.callbacks if self.state else {}
         for name, callback in self.stateful.items():
-            for key, value in self.state.get("callbacks", {}).get(name, {}).items():
-                setattr(callback, key, value)
+            keras_compat.restore_callback_state(callback, saved.get(name, {}))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -132,30 +136,62 @@ class Checkpointer(keras.callbacks.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         value = logs.get(self.monitor)
         with signals_deferred():
-            if value is not None and (self.best["value"] is None or value > self.best["value"]):
-                self.best = {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}
-                runs.save_model(self.model, self.folder / runs.BEST_CHECKPOINT)
-            name = f"epoch-{epoch + 1:04d}.keras"
-            runs.save_model(self.model, self.folder / name)
-            state = {
-                "epoch": epoch + 1,
-                "checkpoint": name,
-                "best": self.best,
-                "callbacks": {n: _callback_state(c) for n, c in self.stateful.items()},
-            }
-            runs.write_json(self.folder / runs.LAST_STATE, state)
-            runs.write_status(self.folder.parent, "running", epochs_completed=epoch + 1)
+            if value is not None and (self.best.value is None or value > self.best.value):
+                self.best = runs.Best(self.monitor, float(value), epoch + 1)
+                save_model(self.model, self.folder / runs.BEST_CHECKPOINT)
+            name = runs.checkpoint_file(epoch + 1)
+            save_model(self.model, self.folder / name)
+            state = runs.CheckpointState(
+                epoch=epoch + 1,
+                checkpoint=name,
+                best=self.best,
+                callbacks={n: keras_compat.callback_state(c) for n, c in self.stateful.items()},
+            )
+            runs.write_checkpoint_state(self.run_dir, state)
+            runs.write_status(self.run_dir, "running", epochs_completed=epoch + 1)
             for old in self.folder.glob("epoch-*.keras"):
                 if old.name != name:
                     old.unlink(missing_ok=True)
 
 
-def _callback_state(callback: keras.callbacks.Callback) -> dict[str, float | int | None]:
-    keys = ("wait", "best", "best_epoch", "cooldown_counter")
-    return {key: _plain(getattr(callback, key)) for key in keys if hasattr(callback, key)}
+def _stateful_callbacks(config: Config, split: str) -> dict[str, keras.callbacks.Callback]:
+    """Early stopping and the plateau schedule: their progress is saved with each checkpoint."""
+    train = config.train
+    stateful: dict[str, keras.callbacks.Callback] = {}
+    if train.early_stopping_patience:
+        stateful["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor=f"{split}loss", patience=train.early_stopping_patience, verbose=1
+        )
+    if train.schedule == "plateau":
+        stateful["plateau"] = keras.callbacks.ReduceLROnPlateau(
+            monitor=f"{split}loss",
+            factor=train.decay_factor,
+            patience=train.plateau_patience,
+            min_lr=train.min_learning_rate,
+            verbose=1,
+        )
+    return stateful
 
 
-def _plain(value: Any) -> float | int | None:
-    if value is None or isinstance(value, int):
-        return value
-    return float(value)
+def run_callbacks(
+    config: Config,
+    write_dir: Path,
+    validation: bool,
+    rows: list[runs.HistoryRow],
+    state: runs.CheckpointState | None,
+) -> list[keras.callbacks.Callback]:
+    """Warm-up ramp, early stopping, plateau, history, checkpoints, TensorBoard, in that order."""
+    train = config.train
+    split = "val_" if validation else ""
+    stateful = _stateful_callbacks(config, split)
+    callbacks: list[keras.callbacks.Callback] = []
+    if train.schedule == "plateau" and train.warmup_epochs:
+        callbacks.append(WarmupRamp(train.learning_rate, train.warmup_epochs))
+    callbacks += [
+        *stateful.values(),
+        HistoryWriter(write_dir, rows),
+        Checkpointer(write_dir, f"{split}accuracy", stateful, state),
+    ]
+    if train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(write_dir / runs.TENSORBOARD_DIR))
+    return callbacks

@@ -24,7 +24,7 @@ try:  # Typer 0.2x carries its own copy of Click; older Typers use Click itself.
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-from cnnzoo import __version__, cli_config, cli_explain, cli_models, cli_runs
+from cnnzoo import __version__, cli_config, cli_explain, cli_models, cli_runs, cli_sweep
 from cnnzoo.cli_common import ConfigOption, SetOption, needs_tensorflow
 from cnnzoo.errors import CnnzooError, ConfigError
 
@@ -141,19 +141,20 @@ def train(
     if resume is not None and output is not None:
         raise ConfigError("--resume continues the run in RUN_DIR; drop --output.")
     if resume is not None:
-        from cnnzoo.runs import resume_config
+        from cnnzoo.resume import resume_config
 
         cfg = resume_config(resume, config, set_ or [])
     else:
         cfg = load_config(config, set_ or [])
-    from cnnzoo.devices import quiet_native_logs
+    from cnnzoo.native_logs import filtered_stderr, quiet_native_logs
 
     with quiet_native_logs():
         from cnnzoo.training import RunInterrupted, train_from_config
     try:
-        run_dir = train_from_config(
-            cfg, resume or output, resume=resume is not None, log=typer.echo
-        )
+        with filtered_stderr():
+            run_dir = train_from_config(
+                cfg, resume or output, resume=resume is not None, log=typer.echo
+            )
     except RunInterrupted as stop:
         typer.secho(str(stop), fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(stop.exit_code) from None
@@ -228,7 +229,7 @@ def augment_preview(
 ) -> None:
     """Save a PNG grid of training images beside augmented versions of them."""
     from cnnzoo.config import load_config
-    from cnnzoo.data.augment import save_preview
+    from cnnzoo.data.preview import save_preview
 
     path = save_preview(load_config(config, set_ or []), output, count=count, samples=samples)
     typer.echo(f"Augment preview: {path}")
@@ -246,6 +247,7 @@ app.command("models")(cli_models.models)
 app.command()(cli_explain.explain)
 app.command()(cli_explain.featuremaps)
 app.command()(cli_explain.report)
+app.command()(cli_sweep.sweep)
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ class ExportFormat(str, Enum):
 
 
 class Split(str, Enum):
-    """`cnnzoo evaluate --split` (results.SPLITS)."""
+    """`cnnzoo evaluate --split` (runs.SPLITS)."""
 
     test = "test"
     validation = "validation"
@@ -84,12 +84,13 @@ def needs_tensorflow(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
-        from cnnzoo.devices import quiet_native_logs
+        from cnnzoo.native_logs import filtered_stderr, quiet_native_logs
 
         with quiet_native_logs():
             import tensorflow as tf
 
             tf.config.list_physical_devices()
-        command(*args, **kwargs)
+        with filtered_stderr():
+            command(*args, **kwargs)
 
     return run

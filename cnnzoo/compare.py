@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.plots import best_epoch
 from cnnzoo.results import RunFolder, default_split, open_run
+from cnnzoo.runs import best_epoch
 from cnnzoo.tables import FORMATS, render
 
 # Column key -> (header, best-first direction for --sort: True sorts high values first).
@@ -35,9 +35,11 @@ def _model_size(run: RunFolder) -> tuple[int | None, int | None]:
     if run.model_path.is_file():
         model = run.load_model()
     else:
-        from cnnzoo.training import build_model
+        from cnnzoo.models import MODELS
 
-        model = build_model(run.config, len(class_names or []))
+        config = run.config
+        build = MODELS.get(config.model.name).builder()
+        model = build(config.image_shape, len(class_names or []), **config.model.options)
     from cnnzoo.inspection import model_stats
 
     stats = model_stats(model)
@@ -48,9 +50,8 @@ def _images_per_epoch(run: RunFolder, metrics: dict[str, Any]) -> int | None:
     train = run.config.train
     if train.steps_per_epoch:
         return train.steps_per_epoch * train.batch_size
-    for key in ("num_train", "train_images"):
-        if isinstance(metrics.get(key), int):
-            return metrics[key]
+    if isinstance(metrics.get("num_train"), int):
+        return metrics["num_train"]
     from cnnzoo.data.sources import split_source  # lists files or reads the .npz; no TensorFlow
 
     try:
@@ -64,7 +65,7 @@ def _held_out_accuracy(run: RunFolder) -> float | None:
     for split in ("test", default_split(run.config)):
         result = run.evaluation(split)
         if result is not None:
-            return float(result["accuracy"])
+            return float(result.accuracy)
     return None
 
 

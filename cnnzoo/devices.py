@@ -7,19 +7,20 @@ into a `Plan`; `detect()` and `apply()` are the thin impure edges around it.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
+import platform
 import re
-import sys
-import tempfile
-from collections.abc import Iterator
+import socket
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from cnnzoo import __version__
+from cnnzoo.cluster import Cluster, parse_tf_config
 from cnnzoo.config import HardwareConfig
 from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.native_logs import quiet_native_logs
 
 # Measured by scripts/bench_precision.py (docs/benchmarks.md): on the reference CPU (AVX512_BF16,
 # TensorFlow 2.21 with oneDNN) mixed_bfloat16 trained the tutorial CNN 1.8x faster end to end than
@@ -38,23 +39,6 @@ class Gpu:
     index: int
     name: str
     compute_capability: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """This process's place in a TF_CONFIG multi-worker cluster."""
-
-    task_type: str
-    task_index: int
-    num_workers: int
-    has_chief_task: bool = False
-
-    @property
-    def chief(self) -> bool:
-        """Whether this task writes the run folder (the chief, or worker 0 if there is none)."""
-        if self.has_chief_task:
-            return self.task_type == "chief"
-        return self.task_type == "worker" and self.task_index == 0
 
 
 @dataclass(frozen=True)
@@ -238,74 +222,6 @@ def cpu_has_bf16(cpuinfo: str) -> bool:
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
 
 
-def parse_tf_config(text: str | None) -> Cluster | None:
-    """This task's place in the cluster a TF_CONFIG JSON value describes (None if unset)."""
-    if not text or not text.strip():
-        return None
-    try:
-        data = json.loads(text)
-        cluster, task = data["cluster"], data["task"]
-        task_type, task_index = str(task["type"]), int(task["index"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(
-            'TF_CONFIG must be JSON like {"cluster": {"worker": ["host:port", ...]}, '
-            f'"task": {{"type": "worker", "index": 0}}}}: {error}. Received: TF_CONFIG={text!r}'
-        ) from None
-    if task_type not in ("chief", "worker"):
-        raise ConfigError(
-            "cnnzoo trains with MultiWorkerMirroredStrategy, whose TF_CONFIG tasks are "
-            f'"chief" and "worker". Received: task type {task_type!r}'
-        )
-    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-    return Cluster(task_type, task_index, workers, has_chief_task=bool(cluster.get("chief")))
-
-
-_NOISE = (
-    "All log messages before absl::InitializeLog() is called are written to STDERR",
-    "oneDNN custom operations are on",
-    "Could not find cuda drivers on your machine",
-    "This TensorFlow binary is optimized to use available CPU instructions",
-    "To enable the following instructions:",
-    "Unable to register cu",  # cuDNN/cuFFT/cuBLAS factory double registration
-    "computation_placer.cc",
-)
-_ABSL_LINE = re.compile(r"^([IWEF])\d{4} ")
-
-
-def _is_noise(line: str, gpu_driver: bool) -> bool:
-    if any(text in line for text in _NOISE):
-        return True
-    if "failed call to cuInit" in line:
-        return not gpu_driver  # without an NVIDIA driver, no GPU is the expected outcome
-    match = _ABSL_LINE.match(line)
-    level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") or 0)
-    return bool(match) and "IWEF".index(match.group(1)) < level
-
-
-@contextlib.contextmanager
-def quiet_native_logs() -> Iterator[None]:
-    """Drop TensorFlow's native start-up chatter from stderr; everything else passes through.
-
-    TensorFlow logs through absl before honouring TF_CPP_MIN_LOG_LEVEL, so the level is applied
-    here to those early lines; a failed cuInit is dropped only where no NVIDIA driver exists.
-    """
-    gpu_driver = Path("/proc/driver/nvidia/version").exists()
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines if not _is_noise(line, gpu_driver)))
-            sys.stderr.flush()
-
-
 def detect() -> Found:
     """Look at the machine: GPUs TensorFlow sees, CPU bf16 flags, and TF_CONFIG."""
     with quiet_native_logs():
@@ -358,3 +274,24 @@ def apply(plan: Plan, hardware: HardwareConfig) -> Any:
         names = [d.name for d in tf.config.list_logical_devices(kind)]
         return tf.distribute.MirroredStrategy(names[: len(plan.gpus) or plan.cpu_devices])
     return tf.distribute.get_strategy()
+
+
+def environment(seed: int, plan: Plan) -> dict[str, Any]:
+    """What environment.json records: seed, library versions, devices and the device plan."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {
+        "seed": seed,
+        "cnnzoo": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "plan": plan.to_dict(),
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }

@@ -7,10 +7,7 @@ clipped to [1e-7, 1 - 1e-7], as Keras does), whatever label smoothing training u
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +17,7 @@ from cnnzoo import mistakes, runs
 from cnnzoo.config import Config
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import CnnzooError
-from cnnzoo.results import (
-    SPLITS,
-    confusion_file,
-    default_split,
-    evaluation_file,
-    open_run,
-    per_class_file,
-    predictions_file,
-)
+from cnnzoo.results import default_split, open_run
 from cnnzoo.tables import text_table
 
 EPSILON = 1e-7  # keras.config.epsilon(), used by Keras' cross-entropy to clip probabilities
@@ -149,30 +138,6 @@ class Evaluation:
     files: list[Path]
 
 
-def write_evaluation(
-    run_dir: Path, split: str, metrics: dict[str, Any], details: dict[str, Any]
-) -> list[Path]:
-    """Write the JSON summary, per-class CSV and confusion-matrix CSV for `split`."""
-    summary = run_dir / evaluation_file(split)
-    runs.write_json(summary, {"split": split, **details, **metrics})
-
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=["class", "precision", "recall", "f1", "support"])
-    writer.writeheader()
-    writer.writerows(metrics["per_class"])
-    per_class = run_dir / per_class_file(split)
-    runs.write_text_atomic(per_class, table.getvalue())
-
-    matrix = io.StringIO()
-    rows = csv.writer(matrix)
-    rows.writerow(["true \\ predicted", *metrics["class_names"]])
-    for name, counts in zip(metrics["class_names"], metrics["confusion_matrix"], strict=True):
-        rows.writerow([name, *counts])
-    confusion = run_dir / confusion_file(split)
-    runs.write_text_atomic(confusion, matrix.getvalue())
-    return [summary, per_class, confusion]
-
-
 def evaluate_run(
     run_dir: str | Path,
     split: str | None = None,
@@ -183,8 +148,8 @@ def evaluate_run(
     run = open_run(run_dir)
     config = run.config if data_path is None else with_data_path(run.config, Path(data_path))
     split = split or default_split(config)
-    if split not in SPLITS:
-        raise CnnzooError(f"--split must be one of {', '.join(SPLITS)}. Received: {split!r}")
+    if split not in runs.SPLITS:
+        raise CnnzooError(f"--split must be one of {', '.join(runs.SPLITS)}. Received: {split!r}")
     model_classes = run.require_classes()
     model = run.load_model()
     from cnnzoo.data.pipeline import load_split  # TensorFlow, once the arguments are checked
@@ -194,17 +159,19 @@ def evaluate_run(
     check_classes(model_classes, list(data_classes))
 
     probabilities, labels = predict_dataset(model, dataset)
-    saved = run.path / predictions_file(split)
+    saved = run.path / runs.predictions_file(split)
     np.savez_compressed(saved, probabilities=probabilities, labels=labels)
     metrics = compute_metrics(probabilities, labels, model_classes, top_k)
-    details = {
-        "dataset": config.data.dataset,
-        "data_path": config.data.path,
-        "model": config.model.name,
-        "evaluated": datetime.now().isoformat(timespec="seconds"),
-    }
-    files = [saved, *write_evaluation(run.path, split, metrics, details)]
-    heatmap = run.path / confusion_file(split, "png")
+    record = runs.EvaluationRecord(
+        split=split,
+        dataset=config.data.dataset,
+        data_path=config.data.path,
+        model=config.model.name,
+        evaluated=runs.now(),
+        **metrics,
+    )
+    files = [saved, *runs.write_evaluation(run.path, record)]
+    heatmap = run.path / runs.confusion_file(split, "png")
     title = f"{run.label}, {split} split"
     files.append(plot_confusion(metrics["confusion_matrix"], model_classes, heatmap, title))
     files += mistakes.write_mistakes(

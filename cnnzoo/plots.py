@@ -15,19 +15,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cnnzoo.errors import CnnzooError  # noqa: E402
+from cnnzoo.runs import best_epoch  # noqa: E402
 
 PLOT_FORMATS = ("png", "svg")
 History = list[dict[str, float]]
-
-
-def best_epoch(rows: History) -> tuple[int, str] | None:
-    """The epoch with the highest validation accuracy (training accuracy if never validated)."""
-    for key in ("val_accuracy", "accuracy"):
-        scored = [(row[key], -row["epoch"]) for row in rows if row.get(key) is not None]
-        if scored:
-            value, negative_epoch = max(scored)
-            return -negative_epoch, key
-    return None
 
 
 def _curve(rows: History, key: str) -> tuple[list[float], list[float]]:
@@ -171,7 +162,8 @@ def draw_run_plots(
     Curves go to `output`, else `<run>/history.<fmt>` for one run or `./comparison.<fmt>` for
     several; heatmaps go beside their evaluation, as `<run>/confusion-<split>.<fmt>`.
     """
-    from cnnzoo.results import confusion_file, open_run
+    from cnnzoo.results import open_run
+    from cnnzoo.runs import confusion_file
 
     runs = [open_run(path) for path in run_dirs]
     histories = [run.history() for run in runs]
@@ -197,6 +189,6 @@ def draw_run_plots(
             heatmap = run.path / confusion_file(split, fmt)
             title = f"{run.label}, {split} split"
             written.append(
-                plot_confusion(result["confusion_matrix"], result["class_names"], heatmap, title)
+                plot_confusion(result.confusion_matrix, result.class_names, heatmap, title)
             )
     return written

@@ -46,15 +46,13 @@ def _summary(run: RunFolder) -> str:
     rows = run.history()
     best = max((r.get("val_accuracy") or 0 for r in rows), default=None) if rows else None
     items = [
-        ("status", str(status.get("status", "unknown"))),
+        ("status", status.status if status else "unknown"),
         ("epochs", f"{len(rows)} of {run.config.train.epochs}"),
         ("final training accuracy", percent(rows[-1].get("accuracy") if rows else None)),
         ("best validation accuracy", percent(best) if best else "-"),
     ]
     for split, result in run.evaluations().items():
-        items.append(
-            (f"{split} accuracy ({result['num_examples']} images)", percent(result["accuracy"]))
-        )
+        items.append((f"{split} accuracy ({result.num_examples} images)", percent(result.accuracy)))
     return html.cards(items)
 
 

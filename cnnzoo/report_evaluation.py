@@ -14,7 +14,8 @@ import numpy as np
 from cnnzoo import report_html as html
 from cnnzoo import runs
 from cnnzoo.mistakes import mistakes_file
-from cnnzoo.results import RunFolder, confusion_file
+from cnnzoo.results import RunFolder
+from cnnzoo.runs import EvaluationRecord, confusion_file
 
 GRADCAM_SAMPLES = 8
 
@@ -32,18 +33,18 @@ def percent(value: Any) -> str:
     return f"{100 * value:.2f}%" if isinstance(value, int | float) else "-"
 
 
-def _per_class(result: dict[str, Any]) -> str:
+def _per_class(result: EvaluationRecord) -> str:
     rows = [
         [c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
-        for c in result["per_class"]
+        for c in result.per_class
     ]
     for name in ("macro_avg", "weighted_avg"):
-        avg = result[name]
+        avg = getattr(result, name)
         rows.append(
             [
                 name.replace("_", " "),
                 *(f"{avg[k]:.3f}" for k in ("precision", "recall", "f1")),
-                result["num_examples"],
+                result.num_examples,
             ]
         )
     return html.table(["class", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4})
@@ -74,15 +75,15 @@ def _gradcam_samples(run: RunFolder, split: str, model: Any) -> str:
     )
 
 
-def evaluation_section(run: RunFolder, split: str, result: dict[str, Any], model: Any) -> str:
-    parts = [f"<h3>{split.capitalize()} split ({result['num_examples']} images)</h3>"]
+def evaluation_section(run: RunFolder, split: str, result: EvaluationRecord, model: Any) -> str:
+    parts = [f"<h3>{split.capitalize()} split ({result.num_examples} images)</h3>"]
     parts.append(
         html.cards(
             [
-                ("accuracy", percent(result["accuracy"])),
-                (f"top-{result['top_k']} accuracy", percent(result["top_k_accuracy"])),
-                ("loss", f"{result['loss']:.4f}"),
-                ("macro F1", f"{result['macro_avg']['f1']:.3f}"),
+                ("accuracy", percent(result.accuracy)),
+                (f"top-{result.top_k} accuracy", percent(result.top_k_accuracy)),
+                ("loss", f"{result.loss:.4f}"),
+                ("macro F1", f"{result.macro_avg['f1']:.3f}"),
             ]
         )
     )
@@ -92,7 +93,7 @@ def evaluation_section(run: RunFolder, split: str, result: dict[str, Any], model
     else:
         from cnnzoo.plots import plot_confusion
 
-        png = png_bytes(plot_confusion, result["confusion_matrix"], result["class_names"])
+        png = png_bytes(plot_confusion, result.confusion_matrix, result.class_names)
     parts.append(
         html.figure(
             png, f"confusion matrix, {split} split", "Rows: true class; columns: predicted."

@@ -1,13 +1,12 @@
-"""Reading a run folder back: its config, class names, history, evaluations and model.
+"""Reading a run folder back for the CLI: `open_run` and the `RunFolder` it returns.
 
 A run may be finished or still in progress (history written epoch by epoch, no model yet), so
-every optional file is optional here. Nothing in this module imports TensorFlow until a model
-is loaded.
+every optional file is optional here. The layout itself (file names, records) is `runs`'s; this
+module only reads through it. Nothing here imports TensorFlow until a model is loaded.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,39 +16,10 @@ from cnnzoo.config import Config, load_config
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import CnnzooError
 
-SPLITS = ("test", "validation", "train")
-
-
-def evaluation_file(split: str) -> str:
-    """File name of the evaluation summary for `split`."""
-    return f"evaluation-{split}.json"
-
-
-def per_class_file(split: str) -> str:
-    """File name of the per-class precision/recall/F1 table for `split`."""
-    return f"per_class-{split}.csv"
-
-
-def confusion_file(split: str, suffix: str = "csv") -> str:
-    """File name of the confusion matrix (CSV, or a plot with suffix png/svg) for `split`."""
-    return f"confusion-{split}.{suffix}"
-
-
-def predictions_file(split: str) -> str:
-    """File name of the saved predictions (probabilities and labels) for `split`."""
-    return f"predictions-{split}.npz"
-
 
 def default_split(config: Config) -> str:
     """The held-out split to evaluate on, as the dataset's plugin says (MNIST: its test set)."""
     return DATASETS.get(config.data.dataset).evaluation_split
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CnnzooError(f"Cannot read {path}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -72,27 +42,23 @@ class RunFolder:
     @property
     def class_names(self) -> list[str] | None:
         """The class names the model predicts, or None if not written yet."""
-        path = self.path / runs.CLASSES_FILE
-        return [str(name) for name in _read_json(path)] if path.is_file() else None
+        return runs.read_classes(self.path)
 
-    def history(self) -> list[dict[str, float]]:
+    def history(self) -> list[runs.HistoryRow]:
         """The history rows written so far (empty for a run that has not finished an epoch)."""
-        path = self.path / runs.HISTORY_JSON
-        return list(_read_json(path)) if path.is_file() else []
+        return runs.read_history(self.path)
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json, or {} for a run still in progress."""
-        path = self.path / runs.METRICS_FILE
-        return dict(_read_json(path)) if path.is_file() else {}
+        return runs.read_metrics(self.path)
 
-    def evaluation(self, split: str) -> dict[str, Any] | None:
+    def evaluation(self, split: str) -> runs.EvaluationRecord | None:
         """The saved evaluation for `split`, or None if the run was not evaluated on it."""
-        path = self.path / evaluation_file(split)
-        return dict(_read_json(path)) if path.is_file() else None
+        return runs.read_evaluation(self.path, split)
 
-    def evaluations(self) -> dict[str, dict[str, Any]]:
+    def evaluations(self) -> dict[str, runs.EvaluationRecord]:
         """Every saved evaluation, by split."""
-        found = {split: self.evaluation(split) for split in SPLITS}
+        found = {split: self.evaluation(split) for split in runs.SPLITS}
         return {split: result for split, result in found.items() if result is not None}
 
     @property

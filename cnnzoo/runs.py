@@ -1,26 +1,22 @@
-"""Run folders: where a training run keeps its config, status, history, checkpoints and results.
+"""The run folder's layout: every file name, a typed record per JSON file, reading and writing.
 
-Nothing here imports TensorFlow, so resume checks (is this a run, may it resume with this config)
-run before TensorFlow starts.
+This module is the one owner of the layout the README's run-folder table describes; everything
+else (training, resume, evaluation, compare, plots, predict, export) uses its names and records.
+Writes are atomic, so a reader never sees half a file. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import platform
-import socket
-import tempfile
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cnnzoo import __version__
-from cnnzoo.config import Config, load_config, to_dict, to_yaml
-from cnnzoo.devices import parse_tf_config
-from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.atomic import read_json, write_csv, write_json, write_text_atomic
+from cnnzoo.config import Config, to_yaml
+from cnnzoo.errors import CnnzooError
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
@@ -36,21 +32,130 @@ LAST_STATE = "last.json"
 BEST_CHECKPOINT = "best.keras"
 TENSORBOARD_DIR = "tensorboard"
 RESULT_FILES = (MODEL_FILE, METRICS_FILE, HISTORY_PLOT)  # written only when a run completes
+SPLITS = ("test", "validation", "train")  # the splits a run can be evaluated on
 
-# Config keys a resumed run may change without invalidating what was trained so far.
-RESUMABLE_CHANGES = {
-    "name",
-    "output_dir",
-    "train.epochs",
-    "train.early_stopping_patience",
-    "train.tensorboard",
-    "data.data_dir",
-    "data.download",
-    "data.cache",
-    "data.bad_files",
-    "data.url",
-    "data.sha256",
-}
+HistoryRow = dict[str, float]  # {"epoch": 1, "loss": ..., "val_accuracy": ..., "seconds": ...}
+
+
+def evaluation_file(split: str) -> str:
+    """File name of the evaluation summary for `split`."""
+    return f"evaluation-{split}.json"
+
+
+def per_class_file(split: str) -> str:
+    """File name of the per-class precision/recall/F1 table for `split`."""
+    return f"per_class-{split}.csv"
+
+
+def confusion_file(split: str, suffix: str = "csv") -> str:
+    """File name of the confusion matrix (CSV, or a plot with suffix png/svg) for `split`."""
+    return f"confusion-{split}.{suffix}"
+
+
+def predictions_file(split: str) -> str:
+    """File name of the saved predictions (probabilities and labels) for `split`."""
+    return f"predictions-{split}.npz"
+
+
+def checkpoint_file(epoch: int) -> str:
+    """File name, inside checkpoints/, of the checkpoint taken after `epoch` (from 1)."""
+    return f"epoch-{epoch:04d}.keras"
+
+
+def _from_dict(kind: type, data: dict[str, Any]) -> Any:
+    """A record from JSON data, ignoring keys it does not know (written by other versions)."""
+    known = {f.name for f in fields(kind)}
+    return kind(**{key: value for key, value in data.items() if key in known})
+
+
+def _to_dict(record: Any) -> dict[str, Any]:
+    """JSON data for a record; unset optional fields are left out, as they always were."""
+    return {key: value for key, value in asdict(record).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """run.json: the run's status (running, completed, failed, interrupted; pruned in a sweep)."""
+
+    status: str
+    updated: str
+    epochs: int | None = None
+    epochs_completed: int | None = None
+    precision: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+    health: dict[str, Any] | None = None  # a training-health finding (cnnzoo.health)
+    pruned_at_epoch: int | None = None  # a sweep trial stopped early (cnnzoo.sweep)
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best epoch so far by the monitored metric."""
+
+    monitor: str
+    value: float | None = None
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """checkpoints/last.json: the last finished epoch, its checkpoint, best, callback state."""
+
+    epoch: int
+    checkpoint: str  # file name inside checkpoints/
+    best: Best
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def path(self, run_dir: Path) -> Path:
+        """The checkpoint file in `run_dir`."""
+        return run_dir / CHECKPOINT_DIR / self.checkpoint
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckpointState:
+        """The record from last.json's JSON data."""
+        return cls(**{**data, "best": Best(**data["best"])})
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """metrics.json: the finished run's last and best epoch, how long it trained, on how much."""
+
+    final: dict[str, float]
+    best: Best | None
+    epochs: int
+    epochs_planned: int
+    stopped_early: bool
+    train_seconds: float
+    num_train: int | None
+    num_validation: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data (every key, null where a figure is unknown)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """evaluation-<split>.json: what was evaluated; every metric `compute_metrics` gives."""
+
+    split: str
+    dataset: str
+    data_path: str | None
+    model: str
+    evaluated: str
+    num_examples: int
+    loss: float
+    accuracy: float
+    top_k: int
+    top_k_accuracy: float
+    macro_avg: dict[str, float]
+    weighted_avg: dict[str, float]
+    per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
+    class_names: list[str]
+    confusion_matrix: list[list[int]]  # [true][predicted]
 
 
 def new_run_dir(config: Config, output: Path | None = None) -> Path:
@@ -71,41 +176,8 @@ def new_run_dir(config: Config, output: Path | None = None) -> Path:
     return output
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers never see a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        # mkstemp creates 0600 files; give them the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write pretty JSON atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def save_model(model: Any, path: Path) -> None:
-    """Save a Keras model (`.keras`) so that readers never see a half-written file."""
-    partial = path.with_name(f".{path.name}.partial.keras")
-    model.save(partial)
-    partial.replace(path)
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(path.read_text(encoding="utf-8"))
+def _read_optional(path: Path) -> Any:
+    return read_json(path) if path.is_file() else None
 
 
 def write_config(run_dir: Path, config: Config) -> None:
@@ -113,149 +185,106 @@ def write_config(run_dir: Path, config: Config) -> None:
     write_text_atomic(run_dir / CONFIG_FILE, to_yaml(config))
 
 
-def environment(config: Config, plan: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The seed, library versions, devices and device plan a run used."""
-    import keras
-    import numpy
-    import tensorflow as tf
-
-    return {
-        "seed": config.seed,
-        "cnnzoo": __version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "devices": [d.name for d in tf.config.list_logical_devices()],
-        "plan": plan,
-        "started": now(),
-    }
+def write_environment(run_dir: Path, environment: dict[str, Any], from_epoch: int | None) -> None:
+    """Write environment.json; a resumed run (`from_epoch`) appends to the first start's."""
+    path = run_dir / ENVIRONMENT_FILE
+    if from_epoch is not None:
+        previous = read_json(path) if path.is_file() else {}
+        resumed = {**environment, "from_epoch": from_epoch}
+        environment = {**previous, "resumed": [*previous.get("resumed", []), resumed]}
+    write_json(path, environment)
 
 
-def write_history(run_dir: Path, rows: list[dict[str, float]]) -> None:
+def write_classes(run_dir: Path, class_names: list[str]) -> None:
+    """Write classes.json: the class names in the order of the model's outputs."""
+    write_json(run_dir / CLASSES_FILE, list(class_names))
+
+
+def read_classes(run_dir: Path) -> list[str] | None:
+    """The class names the model predicts, or None if not written yet."""
+    names = _read_optional(run_dir / CLASSES_FILE)
+    return None if names is None else [str(name) for name in names]
+
+
+def write_history(run_dir: Path, rows: list[HistoryRow]) -> None:
     """Write the per-epoch history rows (`epoch` from 1) as JSON and CSV."""
     write_json(run_dir / HISTORY_JSON, rows)
-    fields = list(dict.fromkeys(key for row in rows for key in row))
+    columns = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(run_dir / HISTORY_CSV, buffer.getvalue())
 
 
-def read_history(run_dir: Path) -> list[dict[str, float]]:
+def read_history(run_dir: Path) -> list[HistoryRow]:
     """The history rows written so far (empty if none)."""
-    path = run_dir / HISTORY_JSON
-    return read_json(path) if path.exists() else []
+    return list(_read_optional(run_dir / HISTORY_JSON) or [])
 
 
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """The run's status record (run.json), or {} if there is none."""
-    path = run_dir / RUN_FILE
-    return read_json(path) if path.exists() else {}
+def best_epoch(rows: list[HistoryRow]) -> tuple[int, str] | None:
+    """The epoch with the highest validation accuracy (training accuracy if never validated)."""
+    for key in ("val_accuracy", "accuracy"):
+        scored = [(row[key], -row["epoch"]) for row in rows if row.get(key) is not None]
+        if scored:
+            value, negative_epoch = max(scored)
+            return int(-negative_epoch), key
+    return None
 
 
-def write_status(run_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
+def read_status(run_dir: Path) -> RunRecord | None:
+    """The run's status record (run.json), or None if there is none."""
+    data = _read_optional(run_dir / RUN_FILE)
+    return None if data is None else _from_dict(RunRecord, data)
+
+
+def write_status(run_dir: Path, status: str, **changes: Any) -> RunRecord:
     """Record the run's status (running, completed, failed, interrupted) and other fields."""
-    record = {**read_status(run_dir), **fields, "status": status, "updated": now()}
-    write_json(run_dir / RUN_FILE, record)
+    record = read_status(run_dir) or RunRecord(status, now())
+    record = replace(record, **changes, status=status, updated=now())
+    write_json(run_dir / RUN_FILE, _to_dict(record))
     return record
 
 
-def last_checkpoint(run_dir: Path) -> dict[str, Any] | None:
+def last_checkpoint(run_dir: Path) -> CheckpointState | None:
     """What checkpoints/last.json records (epoch, file, best, callback state), if it exists."""
-    path = run_dir / CHECKPOINT_DIR / LAST_STATE
-    if not path.exists():
-        return None
-    state = read_json(path)
-    state["path"] = str(run_dir / CHECKPOINT_DIR / state["checkpoint"])
-    return state
+    data = _read_optional(run_dir / CHECKPOINT_DIR / LAST_STATE)
+    return None if data is None else CheckpointState.from_dict(data)
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"epochs": 3}} -> {"train.epochs": 3}."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def write_checkpoint_state(run_dir: Path, state: CheckpointState) -> None:
+    """Replace checkpoints/last.json (after the checkpoint file it names is complete)."""
+    write_json(run_dir / CHECKPOINT_DIR / LAST_STATE, asdict(state))
 
 
-def config_changes(saved: Config, new: Config) -> dict[str, tuple[Any, Any]]:
-    """Every key whose value differs: key -> (saved, new)."""
-    old, now = flatten(to_dict(saved)), flatten(to_dict(new))
-    return {
-        k: (old.get(k), now.get(k))
-        for k in sorted(old.keys() | now.keys())
-        if old.get(k) != now.get(k)
-    }
+def write_metrics(run_dir: Path, metrics: Metrics) -> None:
+    """Write metrics.json, the summary of a finished run."""
+    write_json(run_dir / METRICS_FILE, metrics.to_dict())
 
 
-def resume_config(
-    run_dir: Path, config_file: Path | None = None, overrides: list[str] | None = None
-) -> Config:
-    """The config to resume `run_dir` with, refusing runs that cannot or need not continue."""
-    status = read_status(run_dir)
-    if not status or not (run_dir / CONFIG_FILE).exists():
-        what = "does not exist" if not run_dir.exists() else f"has no {RUN_FILE} or {CONFIG_FILE}"
-        raise CnnzooError(
-            f"{run_dir} is not a cnnzoo run folder: it {what}. Pass the folder `cnnzoo train` "
-            "printed as 'Run folder: ...'."
-        )
-    saved = load_config(run_dir / CONFIG_FILE)
-    new = load_config(config_file or run_dir / CONFIG_FILE, overrides or [])
-    breaking = [
-        f"{key}: {before!r} -> {after!r}"
-        for key, (before, after) in config_changes(saved, new).items()
-        if key not in RESUMABLE_CHANGES and not key.startswith("hardware.")
-    ]
-    # Devices may change freely; the precision may not, since checkpoints hold its optimizer.
-    trained_in, asked = status.get("precision"), new.hardware.precision
-    if trained_in and asked not in ("auto", trained_in):
-        breaking.append(f"hardware.precision: trained in {trained_in!r}, asked {asked!r}")
-    if breaking:
-        raise ConfigError(
-            f"Cannot resume {run_dir}: the config changed in ways that break the trained run "
-            f"({'; '.join(breaking)}). Undo those changes, or start a new run with --config."
-        )
-    _check_not_running(run_dir, status)
-    done, planned = status.get("epochs_completed", 0), saved.train.epochs
-    if status.get("status") == "completed" and new.train.epochs <= planned:
-        raise CnnzooError(
-            f"{run_dir} already finished ({done} of {planned} epochs). To train longer, raise the "
-            f"epochs: cnnzoo train --resume {run_dir} --set train.epochs={planned + 10}"
-        )
-    if done >= new.train.epochs:
-        raise CnnzooError(
-            f"{run_dir} has already trained {done} epochs, train.epochs is {new.train.epochs}. "
-            f"Received: train.epochs={new.train.epochs}; use a larger value."
-        )
-    if trained_in and asked == "auto":
-        hardware = new.hardware.model_copy(update={"precision": trained_in})
-        new = new.model_copy(update={"hardware": hardware})
-    return new
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """metrics.json as written (see `Metrics`), or {} for a run still in progress."""
+    return dict(_read_optional(run_dir / METRICS_FILE) or {})
 
 
-def _check_not_running(run_dir: Path, status: dict[str, Any]) -> None:
-    pid = status.get("pid")
-    if status.get("status") != "running" or not pid or status.get("host") != socket.gethostname():
-        return
-    cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
-    if cluster is not None and not cluster.chief:
-        return  # a worker resuming beside its chief, which has just marked the run running
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # the process died (killed, crashed): resuming is what it needs
-    except PermissionError:
-        pass
-    raise CnnzooError(
-        f"{run_dir} is still being trained by process {pid}. Stop it first (Ctrl-C), then resume."
-    )
+def write_evaluation(run_dir: Path, record: EvaluationRecord) -> list[Path]:
+    """Write the evaluation's JSON summary, per-class CSV and confusion-matrix CSV."""
+    split = record.split
+    summary = run_dir / evaluation_file(split)
+    write_json(summary, asdict(record))
+    columns = ["class", "precision", "recall", "f1", "support"]
+    per_class = run_dir / per_class_file(split)
+    write_csv(per_class, columns, [[row[key] for key in columns] for row in record.per_class])
+    confusion = run_dir / confusion_file(split)
+    counts = zip(record.class_names, record.confusion_matrix, strict=True)
+    write_csv(confusion, ["true \\ predicted", *record.class_names], [[n, *c] for n, c in counts])
+    return [summary, per_class, confusion]
+
+
+def read_evaluation(run_dir: Path, split: str) -> EvaluationRecord | None:
+    """The saved evaluation for `split`, or None if the run was not evaluated on it."""
+    data = _read_optional(run_dir / evaluation_file(split))
+    return None if data is None else _from_dict(EvaluationRecord, data)
 
 
 def now() -> str:

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from cnnzoo.data.mnist import ImageScaleWarning, load_mnist_arrays
-from cnnzoo.data.synthetic import make_mnist_npz
+from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz
 from cnnzoo.errors import CnnzooError
 
 from .helpers import run_cli
-from .tiny_runs import tiny_config
+from .tiny_runs import finish, start_cli, tiny_config
 
 
 def write(path: Path, text: str) -> Path:
@@ -203,3 +203,41 @@ def test_bad_mnist_files_name_the_problem(tmp_path: Path, case: str) -> None:
     assert "\n" not in message and message.startswith(f"{npz}: ")
     for fragment in fragments:
         assert fragment in message, message
+
+
+# --- stderr: TensorFlow's native lines about a bad file are not shown, cnnzoo's warning is ------
+
+
+def test_a_truncated_jpeg_gets_our_warning_and_not_libjpegs_lines(tmp_path: Path) -> None:
+    root = make_class_folder(tmp_path / "photos", ["cat", "dog"], 6, size=(32, 32))
+    broken = root / "cat" / "cat00.jpg"
+    broken.write_bytes(broken.read_bytes()[:-300])  # libjpeg: "Premature end of JPEG data"
+    config = write(
+        tmp_path / "c.yaml",
+        yaml.safe_dump(
+            {
+                "data": {"dataset": "directory", "path": str(root), "image_size": [32, 32]},
+                "model": {"name": "lenet", "variant": "modern"},
+                "train": {"epochs": 1, "batch_size": 4, "steps_per_epoch": 1},
+                "output_dir": str(tmp_path / "runs"),
+            }
+        ),
+    )
+    code, _, err = finish(start_cli("train", "-c", str(config)))  # TensorFlow's own log level
+    assert code == 0, err
+    assert "cat00.jpg" in err  # cnnzoo names the file it skipped
+    assert "jpeg_mem.cc" not in err and "E0000" not in err, err
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
+        "E0000 00:00:1796082383.167544    5284 jpeg_mem.cc:331] Premature end of JPEG data.\n",
+    ],
+)
+def test_tensorflow_notes_users_cannot_act_on_are_filtered(line: str) -> None:
+    from cnnzoo.native_logs import _is_noise
+
+    assert _is_noise(line, gpu_driver=False)
+    assert not _is_noise("warning: 1 of 10 train files are not a decodable image\n", False)

@@ -12,6 +12,7 @@ import pytest
 from cnnzoo import runs
 from cnnzoo.batch_norm_stats import batch_norm_layers, reestimate, training_sample
 from cnnzoo.config import load_config
+from cnnzoo.resume import resume_config
 from cnnzoo.training import train_from_config
 
 from .helpers import REPO
@@ -104,7 +105,7 @@ def test_running_statistics_lag_and_training_is_unchanged(digits_npz: Path, tmp_
 def assert_carries_fresh_statistics(run_dir: Path, config) -> None:
     """model.keras and the last checkpoint hold what re-estimating the saved weights gives."""
     saved = keras.models.load_model(run_dir / runs.MODEL_FILE)
-    checkpoint = keras.models.load_model(runs.last_checkpoint(run_dir)["path"])
+    checkpoint = keras.models.load_model(runs.last_checkpoint(run_dir).path(run_dir))
     again = keras.models.clone_model(saved)
     again.set_weights(saved.get_weights())
     assert reestimate(again, training_sample(config)) > 0
@@ -127,7 +128,7 @@ def test_mixed_precision_and_resume_keep_reestimated_statistics(
     config = _config(tmp_path, digits_npz, {"name": "lenet", "variant": "modern"}, epochs=1)
     config = load_config(config, ["hardware.precision=mixed_float16"])
     run_dir = train_from_config(config, tmp_path / "run", log=lambda line: None)
-    resumed = runs.resume_config(run_dir, overrides=["train.epochs=2"])
+    resumed = resume_config(run_dir, overrides=["train.epochs=2"])
     train_from_config(resumed, run_dir, resume=True, log=lambda line: None)
     assert [row["epoch"] for row in history(run_dir)] == [1, 2]
     keras.mixed_precision.set_global_policy("mixed_float16")

@@ -105,12 +105,12 @@ def test_tensorflow_commands_print_no_native_start_up_lines() -> None:
 
 
 def test_choice_enums_are_the_libraries_choices() -> None:
-    from cnnzoo import cli_common, compare, export, plots, results, tables
+    from cnnzoo import cli_common, compare, export, plots, runs, tables
 
     assert [m.value for m in cli_common.PlotFormat] == list(plots.PLOT_FORMATS)
     assert [m.value for m in cli_common.TableFormat] == list(tables.FORMATS)
     assert [m.value for m in cli_common.ExportFormat] == list(export.EXPORT_FORMATS)
-    assert [m.value for m in cli_common.Split] == list(results.SPLITS)
+    assert [m.value for m in cli_common.Split] == list(runs.SPLITS)
     assert [m.value for m in cli_common.SortColumn] == list(compare.COLUMNS)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,48 @@ def test_mirrored_run_saves_reestimated_batch_norm_statistics(trained: dict) -> 
     code, out, err, run_dir = trained["mirrored"]
     assert code == 0, err
     assert_carries_fresh_statistics(run_dir, load_config(run_dir / runs.CONFIG_FILE))
+
+
+# Trains one worker of a cluster with a callback that looks at Keras while fit runs.
+_WORKER = """
+import json, sys
+import keras
+from cnnzoo import keras_compat
+from cnnzoo.config import load_config
+from cnnzoo.training import train_from_config
+
+original = keras_compat.current_reduce_per_replica()
+seen = []
+
+class Spy(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        seen.append(keras_compat.current_reduce_per_replica() is not original)
+
+train_from_config(load_config(sys.argv[1]), None, log=lambda line: None, callbacks=[Spy()])
+after = keras_compat.current_reduce_per_replica() is original
+print(json.dumps({"patched_during": seen, "restored_after": after}))
+"""
+
+
+def test_multi_worker_patch_is_applied_during_the_run_and_undone_after(
+    mnist_npz: Path, tmp_path: Path
+) -> None:
+    train = {"epochs": 1, "batch_size": 32, "steps_per_epoch": 2}
+    config = str(tiny_config(tmp_path, mnist_npz, train=train))
+    ports = [_free_port(), _free_port()]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, config],
+            cwd=tmp_path,
+            env=cli_env(TF_CONFIG=_tf_config(ports, i)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for worker in workers:
+        code, out, err = finish(worker)
+        assert code == 0, err
+        report = json.loads(out.strip().splitlines()[-1])
+        assert report == {"patched_during": [True, True], "restored_after": True}

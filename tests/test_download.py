@@ -7,12 +7,17 @@ subprocess tests use KAGGLE_API_ENVIRONMENT=LOCALHOST plus an HTTP proxy, as a u
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 import zipfile
 from pathlib import Path
 
@@ -163,6 +168,8 @@ def test_cli_subprocess_downloads_monkeys_then_does_nothing(env, kaggle, monkeys
     assert first.returncode == 0, first.stderr
     # Only our line on stdout: the kaggle client's prints (dataset URL, the 0644 warning) are not.
     assert first.stdout == f"Downloaded monkeys to {target}\n"
+    # Into a pipe: one plain progress line, no tqdm bar, no "Dataset URL:" from the client.
+    assert first.stderr == f"Downloading {MONKEYS_KAGGLE_REF} from Kaggle...\n"
     assert tree(target) == zip_names(monkeys_zip, tmp_path)
     assert read_monkey_labels(target)["n9"] == "nilgiri_langur"
     assert cache_entries(env) == ["monkeys"]
@@ -183,6 +190,31 @@ def test_cli_subprocess_downloads_monkeys_then_does_nothing(env, kaggle, monkeys
         == f"monkeys is already at {target}; nothing to do (--force downloads again).\n"
     )
     assert len(kaggle.requests) == seen
+
+
+def test_monkeys_download_on_a_terminal_shows_the_bar_without_the_dataset_url(env, kaggle):
+    write_kaggle_json(env["kaggle"])
+    main, terminal = pty.openpty()  # stderr on an 80-column terminal, as in a shell
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnzoo", "download", "monkeys"],
+        env=cli_env(env, kaggle),
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        cwd=REPO,
+    )
+    os.close(terminal)
+    chunks = []
+    with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+        while chunk := os.read(main, 4096):
+            chunks.append(chunk)
+    os.close(main)
+    assert process.wait(timeout=120) == 0
+    shown = b"".join(chunks).decode()
+    assert "100%" in shown and "Downloading 10-monkey-species.zip to" in shown  # kaggle's bar
+    assert "Dataset URL" not in shown
+    assert process.stdout.read() == f"Downloaded monkeys to {env['cache'] / 'monkeys'}\n".encode()
+    process.stdout.close()
 
 
 def test_env_credentials_download_and_dataset_location(env, kaggle, monkeypatch):
@@ -412,6 +444,27 @@ def test_mnist_download_checks_the_hash_and_is_idempotent(env, mnist_bytes):
     assert cache_entries(env) == ["mnist.npz"]
     assert again.exit_code == 0 and "already at" in again.stdout
     assert server.paths("GET") == ["/mnist.npz"]
+
+
+def test_mnist_download_into_a_pipe_prints_plain_progress_lines(env, mnist_bytes):
+    digest = hashlib.sha256(mnist_bytes).hexdigest()
+    child = {**os.environ, "CNNZOO_DATA_DIR": str(env["cache"])}
+    with FileServer({"/mnist.npz": mnist_bytes}) as server:
+        args = ["download", "mnist", "--url", f"{server.url}/mnist.npz", "--sha256", digest]
+        result = subprocess.run(
+            [sys.executable, "-m", "cnnzoo", *args],
+            env=child,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    megabytes = f"{len(mnist_bytes) / 1e6:.1f} MB"
+    assert result.stderr.splitlines() == [
+        f"mnist.npz: {percent}% of {megabytes}" for percent in (25, 50, 75, 100)
+    ]
 
 
 def test_mnist_hash_mismatch_leaves_no_file(env, mnist_bytes):

@@ -15,6 +15,7 @@ from cnnzoo import runs
 from cnnzoo.cli import app
 from cnnzoo.config import load_config
 from cnnzoo.optim import build_schedule
+from cnnzoo.resume import resume_config
 from cnnzoo.training import train_from_config
 
 from .tiny_runs import finish, history, read, start_cli, tiny_config, wait_for_checkpoint
@@ -28,7 +29,7 @@ def test_sigkill_mid_training_then_resume_loses_nothing(mnist_npz: Path, tmp_pat
     wait_for_checkpoint(run_dir, 2, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    saved = runs.last_checkpoint(run_dir)["epoch"]
+    saved = runs.last_checkpoint(run_dir).epoch
     before = history(run_dir)[:saved]
     assert read(run_dir, "run.json")["status"] == "running"  # killed: nobody could record it
     assert saved < 8, "the run finished before it could be killed"
@@ -61,7 +62,7 @@ def test_ctrl_c_saves_exits_130_and_resumes(mnist_npz: Path, tmp_path: Path) -> 
     assert f"Resume with: cnnzoo train --resume {run_dir}" in err
     assert "Traceback" not in err
     status = read(run_dir, "run.json")
-    done = runs.last_checkpoint(run_dir)["epoch"]
+    done = runs.last_checkpoint(run_dir).epoch
     assert status["status"] == "interrupted" and status["epochs_completed"] == done
     assert not any((run_dir / name).exists() for name in runs.RESULT_FILES)
 
@@ -80,7 +81,7 @@ def test_resume_restores_early_stopping_state(mnist_npz: Path, tmp_path: Path) -
     config = tiny_config(tmp_path, mnist_npz, model={"variant": "classic"}, train=train)
     run_dir = train_from_config(load_config(config), tmp_path / "run")
     assert read(run_dir, "checkpoints/last.json")["callbacks"]["early_stopping"]["wait"] == 1
-    resumed = runs.resume_config(run_dir, overrides=["train.epochs=8"])
+    resumed = resume_config(run_dir, overrides=["train.epochs=8"])
     train_from_config(resumed, run_dir, resume=True)
     assert [row["epoch"] for row in history(run_dir)] == [1, 2, 3, 4]
     assert read(run_dir, "metrics.json")["stopped_early"]
@@ -114,7 +115,7 @@ def test_breaking_config_changes_are_refused_with_the_differences(fake_run: Path
 
 def test_harmless_changes_are_allowed(fake_run: Path) -> None:
     overrides = ["train.epochs=5", "hardware.xla=on", "hardware.cpu_devices=2"]
-    config = runs.resume_config(fake_run, overrides=overrides)
+    config = resume_config(fake_run, overrides=overrides)
     assert config.train.epochs == 5 and config.hardware.xla == "on"
     assert config.hardware.precision == "float32"  # auto resolves to what the run trained in
 
@@ -132,7 +133,7 @@ def test_a_finished_run_needs_more_epochs(fake_run: Path) -> None:
     assert result.exit_code == 1
     assert "already finished (2 of 2 epochs)" in result.output
     assert "--set train.epochs=12" in result.output
-    assert runs.resume_config(fake_run, overrides=["train.epochs=3"]).train.epochs == 3
+    assert resume_config(fake_run, overrides=["train.epochs=3"]).train.epochs == 3
     result = _resume(str(fake_run), "-s", "train.epochs=1")
     assert result.exit_code == 1
 
@@ -158,7 +159,7 @@ def test_resume_in_mixed_float16_restores_the_loss_scale_optimizer(
     # The GPU default: Keras wraps the optimizer in a LossScaleOptimizer, whose state must survive.
     config = tiny_config(tmp_path, mnist_npz, hardware={"precision": "mixed_float16"})
     run_dir = train_from_config(load_config(config), tmp_path / "run")
-    resumed = runs.resume_config(run_dir, overrides=["train.epochs=3"])
+    resumed = resume_config(run_dir, overrides=["train.epochs=3"])
     assert resumed.hardware.precision == "mixed_float16"
     train_from_config(resumed, run_dir, resume=True)
     assert [row["epoch"] for row in history(run_dir)] == [1, 2, 3]

@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,34 @@ def _reason(error: BaseException) -> str:
     return match.group(0).strip() if match else (text or type(error).__name__)
 
 
+class PlainProgress:
+    """Download progress for a pipe or a log: a plain line at each quarter, no bar, no escapes.
+
+    pooch drives it like a tqdm bar: sets `total`, calls `update`, then `reset`, `update(total)`
+    and `close` at the end.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name, self.total, self.n, self._shown = name, 0, 0, 0
+
+    def update(self, count: int) -> None:
+        self.n += count
+        if self.total:
+            quarter = min(4, self.n * 4 // self.total)
+            if quarter > self._shown:
+                self._shown = quarter
+                megabytes = self.total / 1e6
+                print(f"{self.name}: {25 * quarter}% of {megabytes:.1f} MB", file=sys.stderr)
+
+    def reset(self) -> None:
+        self.n = 0
+
+    def close(self) -> None:
+        if not self.total:
+            print(f"{self.name}: {self.n / 1e6:.1f} MB downloaded", file=sys.stderr)
+        sys.stderr.flush()
+
+
 def download_file(url: str, sha256: str, folder: Path, name: str, progress: bool = True) -> Path:
     """Download `url` to `folder/name` with pooch and check its SHA-256; return the file.
 
@@ -119,13 +148,14 @@ def download_file(url: str, sha256: str, folder: Path, name: str, progress: bool
         _check_hash(folder / f".{name}.copy", sha256, url)
         os.replace(folder / f".{name}.copy", target)
         return target
+    bar = (sys.stderr.isatty() or PlainProgress(name)) if progress else False
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel(logging.WARNING)  # pooch logs the temporary path it downloads to
     try:
-        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=TIMEOUT_SECONDS)
+        downloader = pooch.HTTPDownloader(progressbar=bar, timeout=TIMEOUT_SECONDS)
         if local.scheme not in ("http", "https"):
-            downloader = pooch.downloaders.choose_downloader(url, progressbar=progress)
+            downloader = pooch.downloaders.choose_downloader(url, progressbar=bar)
         pooch.retrieve(url, f"sha256:{sha256}", fname=name, path=folder, downloader=downloader)
     except ValueError as error:
         match = re.search(r"but got ([0-9a-f]+)", str(error))

@@ -93,11 +93,28 @@ def find_credentials() -> str:
     raise CnnzooError("No Kaggle credentials found. " + token_help())
 
 
+class _Progress(io.TextIOBase):
+    """kaggle's prints passed on to `stream`, minus its `Dataset URL:`/licence lines and blanks."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.pending = stream, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            if line.strip() and not line.startswith(("Dataset URL:", "License(s):")):
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 @contextlib.contextmanager
 def _captured(progress_to: TextIO | None = None) -> Iterator[None]:
     """Keep kaggle's prints off our stdout: into `progress_to` if given, else discarded."""
     if progress_to is not None:
-        with contextlib.redirect_stdout(progress_to):
+        with contextlib.redirect_stdout(_Progress(progress_to)):
             yield
         return
     sink = io.StringIO()
@@ -194,9 +211,12 @@ def download_dataset_zip(ref: str, folder: Path, progress: bool = True) -> Path:
         ) from None
     except (requests.RequestException, OSError) as error:
         raise _explain(error, ref, source, endpoint) from None
+    bar = progress and sys.stderr.isatty()  # tqdm's bar into a pipe is a mess of \r updates
+    if progress and not bar:
+        print(f"Downloading {ref} from Kaggle...", file=sys.stderr, flush=True)
     try:
-        with _captured(sys.stderr if progress else None):
-            api.dataset_download_files(ref, path=str(folder), force=True, quiet=not progress)
+        with _captured(sys.stderr if bar else None):
+            api.dataset_download_files(ref, path=str(folder), force=True, quiet=not bar)
     except (requests.RequestException, OSError, ValueError) as error:
         raise _explain(error, ref, source, endpoint) from None
     except SystemExit:

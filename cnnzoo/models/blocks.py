@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import layers
 
+from cnnzoo import keras_compat
+
 
 def resnet_kernel_initializer() -> keras.initializers.Initializer:
     """He-normal over fan-out: torchvision's kaiming_normal_(mode="fan_out") for ResNet convs."""
@@ -73,7 +75,7 @@ def fused_batch_norm(name: str, **options: Any) -> layers.BatchNormalization:
             return keras_call(inputs, training=training, mask=mask)
         return _fused_training_call(layer, inputs)
 
-    layer.call = call
+    keras_compat.replace_call(layer, call)
     return layer
 
 

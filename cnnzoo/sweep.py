@@ -1,0 +1,328 @@
+"""`cnnzoo sweep`: hyperparameter search over a config with Optuna, every trial a run folder.
+
+The study lives in a database (an SQLite file in the sweep folder, or any RDB URL), so several
+processes, on one machine or many, share it and each runs different trials. A sweep killed at any
+moment continues when the same command runs again: a trial whose process died is marked failed
+(at once if it ran on this machine, else when its heartbeat goes stale) and queued again with the
+same parameters, and its retry resumes the same run folder from its last checkpoint. The budget
+counts finished trials (complete or pruned), so it stays what was asked whatever was interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from cnnzoo.config import Config
+from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.sweep_space import Space, check_space
+from cnnzoo.sweep_states import FINISHED, SKIPPED
+
+STUDY_FILE = "study.db"
+HEARTBEAT_SECONDS = 10  # a trial's process records it is alive this often ...
+GRACE_SECONDS = 40  # ... and is taken for dead (from another machine) after this long without
+MAX_RETRIES = 3  # times one trial's parameters are retried after its process died
+MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "none")
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # cnnzoo reports trials itself
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What `cnnzoo sweep` was asked to do."""
+
+    config: Path
+    space: Space
+    overrides: tuple[str, ...] = ()
+    trials: int = 20
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    storage: str | None = None
+    study: str | None = None
+    output: Path | None = None
+    seed: int | None = None
+
+
+@dataclass
+class Sweep:
+    """A checked sweep: its base config, folder, storage and study."""
+
+    settings: SweepSettings
+    base: Config
+    folder: Path
+    storage: Any  # optuna.storages.RDBStorage
+    study_name: str
+    budget: int
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def seed(self) -> int:
+        """The sampler's seed: --seed, else the base config's seed."""
+        return self.base.seed if self.settings.seed is None else self.settings.seed
+
+    def study(self, seed_offset: int = 0) -> optuna.Study:
+        """The study, with a sampler seeded for the next trial."""
+        return optuna.load_study(
+            study_name=self.study_name,
+            storage=self.storage,
+            sampler=_sampler(self.settings, self.seed + seed_offset),
+            pruner=_pruner(self.settings.pruner),
+        )
+
+
+def _sampler(settings: SweepSettings, seed: int) -> optuna.samplers.BaseSampler:
+    if settings.sampler == "grid":
+        return optuna.samplers.GridSampler(settings.space.grid(), seed=seed)
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    # Judge from the second epoch on (the first is too noisy), once three trials have finished.
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+
+
+def prepare(settings: SweepSettings) -> Sweep:
+    """Check everything (space against config, sampler, database) before any trial starts."""
+    if settings.sampler not in SAMPLERS:
+        raise ConfigError(
+            f"--sampler must be one of {', '.join(SAMPLERS)}. Received: {settings.sampler!r}"
+        )
+    if settings.pruner not in PRUNERS:
+        raise ConfigError(
+            f"--pruner must be one of {', '.join(PRUNERS)}. Received: {settings.pruner!r}"
+        )
+    base = check_space(settings.space, settings.config, settings.overrides)
+    budget = settings.trials
+    if settings.sampler == "grid":
+        size = settings.space.grid_size()
+        if budget > size:
+            warnings.warn(
+                f"--trials {budget} is more than the grid's {size} points; running {size}.",
+                SweepWarning,
+                stacklevel=2,
+            )
+            budget = size
+    folder = (
+        settings.output or Path(base.output_dir) / f"{base.name}-sweep-{settings.space.path.stem}"
+    )
+    study_name = settings.study or f"{base.name}-{settings.space.path.stem}"
+    if settings.storage is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        storage = _open_storage(f"sqlite:///{(folder / STUDY_FILE).resolve()}")
+    else:
+        storage = _open_storage(settings.storage)
+        folder.mkdir(parents=True, exist_ok=True)
+    sweep = Sweep(settings, base, folder, storage, study_name, budget)
+    _create_study(sweep)
+    return sweep
+
+
+class SweepWarning(UserWarning):
+    """Printed as one `warning:` line by the CLI."""
+
+    __module__ = "cnnzoo.sweep"
+
+
+def _open_storage(url: str) -> Any:
+    import sqlalchemy.exc
+
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRIES, inherit_intermediate_values=True
+                ),
+            )
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
+            if _creating_elsewhere(error):  # another process creates the same tables right now
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise ConfigError(
+                f"Cannot open the study database {_hide_password(url)}: {reason}. Check the URL "
+                "(e.g. sqlite:///sweep.db, postgresql://user@host/db) and that the server is "
+                "reachable."
+            ) from None
+    raise ConfigError(f"Cannot create the study database {_hide_password(url)}: it stays locked.")
+
+
+def _creating_elsewhere(error: Exception) -> bool:
+    """Whether `error` is a race with another process creating the same database schema."""
+    import sqlalchemy.exc
+
+    text = str(error).lower()
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(error, sqlalchemy.exc.OperationalError) and (
+        "already exists" in text or "database is locked" in text
+    )
+
+
+def _hide_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _create_study(sweep: Sweep) -> None:
+    """Create the study, or check that the existing one searches the same space."""
+    space = sweep.settings.space.as_dict()
+    study = optuna.create_study(
+        study_name=sweep.study_name,
+        storage=sweep.storage,
+        direction="maximize",
+        load_if_exists=True,
+    )
+    recorded = study.user_attrs.get("space")
+    if recorded is None:
+        study.set_user_attr("space", space)
+        study.set_user_attr("sampler", sweep.settings.sampler)
+    elif recorded != space:
+        raise ConfigError(
+            f"Study {sweep.study_name!r} was started with a different search space than "
+            f"{sweep.settings.space.path}. Run it with the same space, or start a new study "
+            "with --study NAME (or a new --output folder)."
+        )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Trials of the study by what they mean for the budget."""
+
+    finished: int
+    running: int
+    waiting: int
+
+
+def count(study: optuna.Study) -> Counts:
+    """Finished (complete or pruned), running and waiting (queued retries) trials."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return Counts(
+        finished=sum(s in FINISHED for s in states),
+        running=states.count(TrialState.RUNNING),
+        waiting=states.count(TrialState.WAITING),
+    )
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return True  # unknown: leave it to the heartbeat
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def fail_dead_local_trials(sweep: Sweep, study: optuna.Study) -> list[int]:
+    """Fail and queue again the running trials of processes on this machine that died.
+
+    (Trials of other machines are failed by Optuna's heartbeat check after GRACE_SECONDS.)
+    """
+    storage, host = sweep.storage, socket.gethostname()
+    study_id = storage.get_study_id_from_name(sweep.study_name)
+    retry = storage.get_heartbeat_stale_trial_callback()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("host") != host or _alive(attrs.get("pid")) or attrs.get("pid") == os.getpid():
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process got there first
+        failed.append(trial.number)
+        retry(study, storage.get_trial(trial_id))
+    return failed
+
+
+def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
+    """Run trials until the study has `budget` finished ones or the time is up."""
+    from cnnzoo.sweep_trial import objective
+
+    start = time.monotonic()
+    timeout = sweep.settings.timeout
+    waiting_said = False
+    failures_in_a_row = 0
+    while True:
+        study = sweep.study()
+        for number in fail_dead_local_trials(sweep, study):
+            log(f"Trial {number} was interrupted (its process died); it will be resumed.")
+        optuna.storages.fail_stale_trials(study)
+        counts = count(study)
+        if counts.finished >= sweep.budget:
+            log(f"The study has {counts.finished} finished trials (budget {sweep.budget}).")
+            return study
+        if timeout is not None and time.monotonic() - start >= timeout:
+            done = f"{counts.finished} of {sweep.budget} trials finished"
+            log(f"Time budget of {timeout:g} s used; {done}.")
+            return study
+        if counts.finished + counts.running >= sweep.budget and not counts.waiting:
+            if not waiting_said:
+                log(f"Waiting for {counts.running} running trial(s) of other processes to finish.")
+                waiting_said = True
+            time.sleep(HEARTBEAT_SECONDS / 2)
+            continue
+        # Seeded per trial, so a lone process is reproducible; processes running side by side
+        # (others have trials running) draw differently.
+        offset = len(study.trials) + (os.getpid() if counts.running else 0)
+        study = sweep.study(seed_offset=offset)
+        study.optimize(
+            lambda trial: objective(trial, sweep, log),
+            n_trials=1,
+            catch=(CnnzooError,),
+            gc_after_trial=True,
+        )
+        trial = _last_trial_of_this_process(study)
+        if trial.user_attrs.get("error") == SKIPPED:
+            continue
+        if trial.state == TrialState.FAIL:
+            failures_in_a_row += 1
+            error = trial.user_attrs.get("error", "unknown error")
+            log(f"Trial {trial.number} failed: {error}")
+            if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise CnnzooError(
+                    f"{failures_in_a_row} trials failed in a row; the last: {error}. Fix the base "
+                    "config or the space and run the same command again."
+                )
+        else:
+            failures_in_a_row = 0
+
+
+def _last_trial_of_this_process(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if {key: t.user_attrs.get(key) for key in me} == me
+    ]
+    return max(mine, key=lambda t: t.number)
