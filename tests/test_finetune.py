@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnzoo import finetune, pretrained, runs, training
+from cnnzoo import finetune, pretrained, runs
 from cnnzoo.config import load_config
 from cnnzoo.data.synthetic import make_class_folder
 from cnnzoo.errors import CnnzooError, ConfigError
@@ -71,7 +71,7 @@ def _weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
 
 
 def test_init_from_freeze_then_resume_across_the_switch(
-    mnist_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    mnist_npz: Path, tmp_path: Path, capsys
 ) -> None:
     source_dir = train_from_config(
         load_config(tiny_config(tmp_path, mnist_npz, name="source")), tmp_path / "source"
@@ -82,16 +82,13 @@ def test_init_from_freeze_then_resume_across_the_switch(
     run_dir = tmp_path / "tuned"
 
     # Interrupted as the second epoch, the first of fine-tuning, starts.
-    original = training._callbacks
-    monkeypatch.setattr(training, "_callbacks", lambda *args: [*original(*args), _InterruptAt(1)])
     with pytest.raises(RunInterrupted):
-        train_from_config(config, run_dir)
-    monkeypatch.setattr(training, "_callbacks", original)
+        train_from_config(config, run_dir, callbacks=[_InterruptAt(1)])
     out = capsys.readouterr().out
     assert f"Initialised from {source_dir / runs.MODEL_FILE}: 9 of 9 layers" in out
     assert "Epochs 1-1: the classifier only (backbone frozen)." in out
-    assert runs.last_checkpoint(run_dir)["epoch"] == 1
-    head_only = _weights(keras.saving.load_model(runs.last_checkpoint(run_dir)["path"]))
+    assert runs.last_checkpoint(run_dir).epoch == 1
+    head_only = _weights(keras.saving.load_model(runs.last_checkpoint(run_dir).path(run_dir)))
     for name, values in source.items():
         changed = any(
             not np.array_equal(a, b) for a, b in zip(values, head_only[name], strict=True)
