@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cnnzoo import finetune, pretrained
 from cnnzoo.config_files import apply_override, find_config, read_with_bases
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.data.schema import DataConfig  # noqa: F401 (re-exported: every `data:` schema's base)
@@ -97,6 +98,12 @@ class TrainConfig(Section):
     early_stopping_patience: int | None = Field(default=None, ge=1)
     steps_per_epoch: int | None = Field(default=None, ge=1)
     tensorboard: bool = False
+    # Fine-tuning (cnnzoo/finetune.py): an earlier run folder to start from, epochs that train
+    # only the classifier, the rate after them (default learning_rate / 10), batch norm frozen.
+    init_from: str | None = None
+    freeze_epochs: int = Field(default=0, ge=0)
+    finetune_learning_rate: float | None = Field(default=None, gt=0.0)
+    freeze_batch_norm: bool = True
     # Inference-mode batch-norm statistics: re-estimated from training images at each epoch end
     # (cnnzoo/batch_norm_stats.py) or Keras' moving average alone; the weights train the same.
     batch_norm_stats: Literal["reestimate", "running"] = "reestimate"
@@ -173,6 +180,8 @@ def _describe_error(error: dict[str, Any]) -> tuple[str, str]:
         except ConfigError as unknown:
             received = f" Received: {error['ctx']['tag']!r}"
             return f"{path}.{tag}", f"{path}.{tag}: {unknown}{received}"
+    if kind == "extra_forbidden" and schema is not None and loc[-1] == "weights":
+        return path, f"{path}: {pretrained.no_weights(str(error['loc'][1]))} Received: {value!r}"
     if kind == "extra_forbidden" and schema is not None:
         name = error["loc"][1]
         known = [key for key in schema.model_fields if key != "name"]
@@ -249,6 +258,9 @@ def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Con
 
     try:
         check_input_shape(config.model.name, config.image_shape, config.model.options)
+        if config.model.options.get("weights"):
+            pretrained.check_input(config.data.channels, config.augment.rescale)
+        finetune.check_config(config)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     return config

@@ -16,6 +16,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from cnnzoo import pretrained
 from cnnzoo.config import model_options
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import MODELS, check_input_shape
@@ -112,7 +113,9 @@ def describe(
     num_classes = num_classes or spec.default_num_classes
     options = model_options(name, options or {}, source=f"{name} options").options
     check_input_shape(name, input_shape, options)
-    model = spec.build(input_shape, num_classes, **options)
+    # Counting needs the layers, not pretrained values: `weights` is left out (no download).
+    layout = {key: value for key, value in options.items() if key != "weights"}
+    model = spec.build(input_shape, num_classes, **layout)
     return model_stats(model, options)
 
 
@@ -159,6 +162,7 @@ def list_models(
             "summary": spec.summary,
             "paper": spec.paper,
             "option_choices": spec.option_choices(),
+            "pretrained": pretrained.describe(name) or None,
         }
         try:
             entry.update(describe(name, input_shape, num_classes).to_dict(with_layers=False))
@@ -192,7 +196,7 @@ def _totals(entry: dict[str, Any], exact: bool = False) -> str:
 
 
 def format_listing(entries: list[dict[str, Any]]) -> str:
-    """The `cnnzoo models` listing: four lines per model."""
+    """The `cnnzoo models` listing: four lines per model, a fifth for pretrained weights."""
     width = max(len(entry["name"]) for entry in entries)
     lines = []
     for entry in entries:
@@ -202,6 +206,8 @@ def format_listing(entries: list[dict[str, Any]]) -> str:
         lines.append(pad + (f"refused: {entry['error']}" if "error" in entry else _totals(entry)))
         choices = "; ".join(f"{key}: {text}" for key, text in entry["option_choices"].items())
         lines.append(f"{pad}options: {choices or 'none'}")
+        if entry.get("pretrained"):
+            lines.append(f"{pad}pretrained weights (model.weights): {entry['pretrained']}")
     return "\n".join(lines)
 
 

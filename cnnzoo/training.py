@@ -23,7 +23,16 @@ from typing import Any
 
 import keras
 
-from cnnzoo import batch_norm_stats, devices, health, keras_compat, optim, run_record, runs
+from cnnzoo import (
+    batch_norm_stats,
+    devices,
+    finetune,
+    health,
+    keras_compat,
+    optim,
+    run_record,
+    runs,
+)
 from cnnzoo.callbacks import NanGuard, run_callbacks, sigterm_as_interrupt
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
@@ -77,25 +86,35 @@ def compile_model(
     num_classes: int,
     steps_per_epoch: int,
     checkpoint: str | Path | None = None,
+    *,
+    phase: finetune.Phase | None = None,
+    model: keras.Model | None = None,
+    optimizer_state: bool = True,
 ) -> keras.Model:
     """Build and compile as `cnnzoo train` does: under the strategy, in the plan's precision.
 
     With `checkpoint` (a `.keras` file written by training) the weights, optimizer slots, its
-    step counter (the schedule position) and the plateau-adjusted learning rate are loaded too.
-    The global precision policy is restored afterwards.
+    step counter (the schedule position) and the plateau-adjusted learning rate are loaded too
+    (the weights alone without `optimizer_state`). `phase` is a fine-tuning phase (default the
+    config's first); `model` recompiles an existing model for it. The global precision policy
+    is restored afterwards.
     """
+    phase = phase or finetune.all_phases(config)[0]
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(plan.precision)
     try:
         with strategy.scope():
-            model = build_model(config, num_classes)
+            model = model or build_model(config, num_classes)
+            finetune.set_trainable(model, phase, config)
             model.compile(
-                optimizer=optim.build_optimizer(config.train, steps_per_epoch),
+                optimizer=optim.build_optimizer(phase.train, steps_per_epoch),
                 loss=optim.build_loss(config.train),
                 metrics=optim.build_metrics(config.train),
                 jit_compile=plan.xla,
             )
-            if checkpoint is not None:
+            if checkpoint is not None and not optimizer_state:
+                finetune.load_weights_only(model, str(checkpoint))
+            elif checkpoint is not None:
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(checkpoint)
     finally:
@@ -216,7 +235,6 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     config, plan, data = job.config, job.plan, job.data
     checkpoint = job.checkpoint.path(job.run_dir) if job.checkpoint else None
     num_classes = len(data.class_names)
-    model = compile_model(config, plan, job.strategy, num_classes, job.steps_per_epoch, checkpoint)
     nan_guard = NanGuard()
     monitor = health.monitor(
         config, num_classes, list(job.history), run_record.health_recorder(job)
@@ -228,16 +246,33 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     callbacks = [nan_guard, *batch_norm_stats.callbacks(config), monitor, *own, *job.callbacks]
     steps = config.train.steps_per_epoch
     multi_worker = plan.strategy == "multi_worker"
-    patch = keras_compat.multi_worker_fit(model, job.strategy) if multi_worker else nullcontext()
-    with patch:
-        model.fit(
-            data.train.repeat() if steps else data.train,
-            validation_data=data.validation,
-            epochs=config.train.epochs,
-            initial_epoch=job.initial_epoch,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            verbose=(1 if sys.stdout.isatty() else 2) if plan.chief else 0,
-            shuffle=False,
-        )
+    model = None
+    # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
+    for phase in finetune.remaining_phases(config, job.initial_epoch):
+        if finetune.starts_from_weights(config):
+            job.log(phase.describe(config))
+        # Resuming exactly at the switch: the weights, and a fresh optimizer as unbroken runs.
+        written = checkpoint and finetune.checkpoint_phase(config, job.initial_epoch)
+        fresh = model is None
+        model = compile_model(
+            config, plan, job.strategy, num_classes, job.steps_per_epoch, checkpoint,
+            phase=phase, model=model, optimizer_state=not written or written.name == phase.name,
+        )  # fmt: skip
+        if fresh and config.train.init_from and not checkpoint:
+            finetune.initialize(model, config.train.init_from, list(data.class_names), job.log)
+        checkpoint = None
+        fit_patch = keras_compat.multi_worker_fit(model, job.strategy)
+        with fit_patch if multi_worker else nullcontext():
+            model.fit(
+                data.train.repeat() if steps else data.train,
+                validation_data=data.validation,
+                epochs=phase.end,
+                initial_epoch=phase.start,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                verbose=(1 if sys.stdout.isatty() else 2) if plan.chief else 0,
+                shuffle=False,
+            )
+        if model.stop_training:
+            break
     return model, nan_guard, monitor

@@ -234,7 +234,7 @@ def test_model_name_defaults_to_lenet_and_options_to_the_schema(tmp_path: Path) 
     config = load_config(write(tmp_path / "c.yaml", "model: {variant: modern}\n"))
     assert (config.model.name, config.model.options) == ("lenet", {"variant": "modern"})
     config = load_config(write(tmp_path / "d.yaml", "model: {name: resnet18}\n"))
-    assert config.model.options == {"resize_to": None}
+    assert config.model.options == {"resize_to": None, "weights": None}
 
 
 # ----- the configs shipped inside the package --------------------------------------------

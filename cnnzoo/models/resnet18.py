@@ -6,12 +6,19 @@ normalisation, ReLU and 3x3/2 max pooling; four stages of two basic residual blo
 projection shortcut; global average pooling and the dense classifier. Padding, batch-norm
 settings, initialisation and layer names follow torchvision, so at 224x224x3 with 1000 classes
 the model has torchvision's 11,689,512 parameters (the maps are 112, 56, 28, 14 and 7 wide).
+
+`weights="imagenet"` (or a KerasHub preset handle or folder) starts from KerasHub's ImageNet
+weights (`cnnzoo/presets.py`): a Normalization layer after the input applies the mean and std
+the weights expect to [0, 1] images, so `predict` and `export` need nothing extra.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field, field_validator
+
+from cnnzoo import pretrained
 from cnnzoo.models.spec import ResizableOptions, register_model
 
 if TYPE_CHECKING:
@@ -19,9 +26,19 @@ if TYPE_CHECKING:
 
 
 class Options(ResizableOptions):
-    """ResNet-18's options: `resize_to` resizes the input inside the model first."""
+    """ResNet-18's options: `resize_to` resizes the input first; `weights` starts pretrained."""
 
     name: Literal["resnet18"] = "resnet18"
+    weights: str | None = Field(
+        default=None,
+        description="null (from scratch), imagenet (KerasHub's ImageNet-1k weights), a "
+        "kaggle:// or hf:// KerasHub preset handle, or a local preset folder",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, value: str | None) -> str | None:
+        return pretrained.check_weights("resnet18", value)  # type: ignore[return-value]
 
 
 STAGES = [(64, 1), (128, 2), (256, 2), (512, 2)]  # (channels, stride of the first block)
@@ -38,12 +55,17 @@ BLOCKS_PER_STAGE = 2
     suggested_resize=96,
 )
 def build(
-    input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    resize_to: int | None = None,
+    weights: str | None = None,
 ) -> keras.Model:
-    """Build ResNet-18 for `input_shape` images and `num_classes` classes."""
+    """Build ResNet-18 for `input_shape` images and `num_classes` classes, maybe pretrained."""
     import keras  # here, so that the registry and config validation never load Keras
     from keras import layers
 
+    from cnnzoo import presets
     from cnnzoo.models.blocks import (
         apply_basic_block,
         apply_resize,
@@ -51,8 +73,13 @@ def build(
         torch_batch_norm,
     )
 
+    preset = presets.load_preset("resnet18", weights) if weights else None
     inputs = keras.Input(shape=input_shape, name="image")
     x = apply_resize(inputs, resize_to)
+    if preset:
+        x = layers.Normalization(
+            mean=preset.mean, variance=[s * s for s in preset.std], name="input_normalize"
+        )(x)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.Conv2D(
         64,
@@ -77,4 +104,7 @@ def build(
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
         x
     )
-    return keras.Model(inputs, outputs, name="resnet18")
+    model = keras.Model(inputs, outputs, name="resnet18")
+    if preset:
+        presets.copy_backbone(preset, model)
+    return model

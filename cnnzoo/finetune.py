@@ -1,0 +1,176 @@
+"""Fine-tuning: start from an earlier run's weights, train the head first, then everything.
+
+As keras.io's transfer-learning guide does it: for `train.freeze_epochs` epochs only the
+classifier trains (the backbone frozen); then the whole model is recompiled trainable with a
+lower learning rate (`train.finetune_learning_rate`, default a tenth of `train.learning_rate`),
+while the batch-norm layers stay frozen in inference mode (`train.freeze_batch_norm`), so a small
+dataset's batches do not overwrite the statistics the weights were trained with. Which phase an
+epoch belongs to follows from the config alone, so `--resume` continues in the right one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnzoo.errors import CnnzooError, ConfigError
+
+CLASSIFIER = "predictions"  # every cnnzoo architecture's output layer
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Epochs [start, end) trained with the backbone `frozen` or not, with `train` settings."""
+
+    name: str
+    start: int
+    end: int
+    frozen: bool
+    train: Any  # TrainConfig with this phase's learning rate and length
+
+    def describe(self, config: Any) -> str:
+        """'Epochs 2-5: everything at learning rate 0.0001 (batch norm frozen)'."""
+        epochs = f"Epochs {self.start + 1}-{self.end}"
+        if self.frozen:
+            return f"{epochs}: the classifier only (backbone frozen)."
+        frozen = config.train.freeze_batch_norm and starts_from_weights(config)
+        return f"{epochs}: everything at learning rate {self.train.learning_rate:g}" + (
+            " (batch norm frozen)." if frozen else "."
+        )
+
+
+def starts_from_weights(config: Any) -> bool:
+    """Whether the run starts from pretrained weights or an earlier run's weights."""
+    return bool(config.model.options.get("weights") or config.train.init_from)
+
+
+def check_config(config: Any) -> None:
+    """Raise a ConfigError for fine-tuning settings that cannot work together."""
+    train = config.train
+    if train.freeze_epochs and not starts_from_weights(config):
+        raise ConfigError(
+            f"train.freeze_epochs: freezing the backbone only makes sense when it starts from "
+            f"weights: set model.weights (e.g. imagenet) or train.init_from (an earlier run "
+            f"folder), or set train.freeze_epochs to 0. Received: {train.freeze_epochs}"
+        )
+    if train.freeze_epochs > train.epochs:
+        raise ConfigError(
+            f"train.freeze_epochs: must be at most train.epochs ({train.epochs}). "
+            f"Received: {train.freeze_epochs}"
+        )
+
+
+def all_phases(config: Any) -> list[Phase]:
+    """The run's phases: the head alone for freeze_epochs, then the whole model."""
+    train = config.train
+    freeze = train.freeze_epochs
+    phases = []
+    if freeze:
+        phases.append(Phase("head", 0, freeze, True, train.model_copy(update={"epochs": freeze})))
+    if freeze < train.epochs:
+        update: dict[str, Any] = {"epochs": train.epochs - freeze}
+        if freeze:
+            rate = train.finetune_learning_rate or train.learning_rate / 10
+            update.update(learning_rate=rate, warmup_epochs=0)
+        phases.append(Phase("fine-tune" if freeze else "all", freeze, train.epochs, False,
+                            train.model_copy(update=update)))  # fmt: skip
+    return phases
+
+
+def remaining_phases(config: Any, initial_epoch: int) -> list[Phase]:
+    """The phases still to train when `initial_epoch` epochs are done (trimmed to start there)."""
+    return [
+        Phase(p.name, max(p.start, initial_epoch), p.end, p.frozen, p.train)
+        for p in all_phases(config)
+        if p.end > initial_epoch
+    ]
+
+
+def checkpoint_phase(config: Any, epochs_done: int) -> Phase | None:
+    """The phase that wrote the checkpoint after `epochs_done` epochs (None before any)."""
+    for phase in all_phases(config):
+        if phase.start < epochs_done <= phase.end:
+            return phase
+    return None
+
+
+def set_trainable(model: Any, phase: Phase, config: Any) -> None:
+    """Freeze the backbone in the head phase; later keep batch norm frozen if asked."""
+    from keras import layers
+
+    keep_statistics = config.train.freeze_batch_norm and starts_from_weights(config)
+    for layer in model.layers:
+        if layer.name == CLASSIFIER:
+            layer.trainable = True
+        elif phase.frozen:
+            layer.trainable = False
+        else:
+            # A non-trainable BatchNormalization runs in inference mode (Keras 3).
+            is_batch_norm = isinstance(layer, layers.BatchNormalization)
+            layer.trainable = not (keep_statistics and is_batch_norm)
+
+
+def initialize(
+    model: Any, init_from: str, class_names: list[str], log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Copy an earlier run's weights into `model`, layer by layer where name and shapes match.
+
+    The classifier keeps its fresh initialisation when the earlier run's classes differ.
+    Returns what was done (also logged as one line).
+    """
+    import keras
+
+    from cnnzoo import runs
+
+    folder = Path(init_from).expanduser()
+    path = folder / runs.MODEL_FILE
+    if not path.is_file():
+        why = "does not exist" if not folder.exists() else f"has no {runs.MODEL_FILE}"
+        raise CnnzooError(
+            f"train.init_from: {folder} {why}; point it at a completed cnnzoo run folder "
+            f"(one with {runs.MODEL_FILE}). Received: {init_from!r}"
+        )
+    classes_file = folder / runs.CLASSES_FILE
+    old_classes = runs.read_json(classes_file) if classes_file.is_file() else None
+    source = keras.saving.load_model(path, compile=False)
+    source_layers = {layer.name: layer for layer in source.layers}
+    loaded, skipped, values = [], {}, 0
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        other = source_layers.get(layer.name)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if other is None:
+            skipped[layer.name] = "not in the earlier model"
+        elif layer.name == CLASSIFIER and old_classes != list(class_names):
+            skipped[layer.name] = "classes differ"
+        elif [tuple(w.shape) for w in other.weights] != shapes:
+            skipped[layer.name] = "different shape"
+        else:
+            layer.set_weights(other.get_weights())
+            loaded.append(layer.name)
+            values += sum(int(w.numpy().size) for w in layer.weights)
+    if not loaded:
+        raise CnnzooError(
+            f"train.init_from: no layer of {path} matches this model by name and shape; was it "
+            f"trained with another architecture? Received: {init_from!r}"
+        )
+    total = sum(1 for layer in model.layers if layer.weights)
+    fresh = ", ".join(f"{name} ({why})" for name, why in skipped.items())
+    log(
+        f"Initialised from {path}: {len(loaded)} of {total} layers ({values:,} values)"
+        + (f"; newly initialised: {fresh}." if fresh else ".")
+    )
+    return {"path": str(path), "loaded": loaded, "skipped": skipped, "values": values}
+
+
+def load_weights_only(model: Any, path: str) -> None:
+    """Load a checkpoint's layer weights without its optimizer state (at a phase switch)."""
+    import keras
+
+    source = keras.saving.load_model(path, compile=False)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
