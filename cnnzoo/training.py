@@ -28,6 +28,7 @@ from cnnzoo import (
     devices,
     finetune,
     health,
+    init_from,
     keras_compat,
     optim,
     run_record,
@@ -259,7 +260,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
             phase=phase, model=model, optimizer_state=not written or written.name == phase.name,
         )  # fmt: skip
         if fresh and config.train.init_from and not checkpoint:
-            finetune.initialize(model, config.train.init_from, list(data.class_names), job.log)
+            init_from.initialize(model, config.train.init_from, list(data.class_names), job.log)
         checkpoint = None
         fit_patch = keras_compat.multi_worker_fit(model, job.strategy)
         with fit_patch if multi_worker else nullcontext():
