@@ -146,6 +146,9 @@ def train(
         cfg = resume_config(resume, config, set_ or [])
     else:
         cfg = load_config(config, set_ or [])
+        from cnnzoo.run_record import check_new_run_dir
+
+        check_new_run_dir(cfg, output)  # before the data is read and TensorFlow starts
     from cnnzoo.native_logs import filtered_stderr, quiet_native_logs
 
     with quiet_native_logs():

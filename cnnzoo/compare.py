@@ -106,7 +106,8 @@ def leaderboard(run_dirs: Sequence[str], sort: str = "best_val_accuracy") -> lis
     return present + absent
 
 
-def _cell(key: str, value: Any, fmt: str) -> str:
+def format_cell(key: str, value: Any, fmt: str) -> str:
+    """One leaderboard value as shown in `fmt` (table, markdown or csv); None is "-" or empty."""
     if value is None:
         return "" if fmt == "csv" else "-"
     if fmt == "csv":
@@ -128,5 +129,5 @@ def format_leaderboard(rows: list[dict[str, Any]], fmt: str = "table") -> str:
         raise CnnzooError(f"--format must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
     keys = list(COLUMNS)
     headers = keys if fmt == "csv" else [COLUMNS[key][0] for key in keys]
-    cells = [[_cell(key, row[key], fmt) for key in keys] for row in rows]
+    cells = [[format_cell(key, row[key], fmt) for key in keys] for row in rows]
     return render(headers, cells, fmt)

@@ -31,7 +31,14 @@ _NOISE = (
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} ")
 
 
-def _is_noise(line: str, gpu_driver: bool) -> bool:
+def _gpu_driver() -> bool:
+    return Path("/proc/driver/nvidia/version").exists()
+
+
+def is_noise(line: str, gpu_driver: bool | None = None) -> bool:
+    """Whether `line` is TensorFlow start-up chatter that cnnzoo keeps from the user."""
+    if gpu_driver is None:
+        gpu_driver = _gpu_driver()
     if any(text in line for text in _NOISE):
         return True
     if "failed call to cuInit" in line:
@@ -48,7 +55,7 @@ def quiet_native_logs() -> Iterator[None]:
     TensorFlow logs through absl before honouring TF_CPP_MIN_LOG_LEVEL, so the level is applied
     here to those early lines; a failed cuInit is dropped only where no NVIDIA driver exists.
     """
-    gpu_driver = Path("/proc/driver/nvidia/version").exists()
+    gpu_driver = _gpu_driver()
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -61,14 +68,14 @@ def quiet_native_logs() -> Iterator[None]:
             os.close(saved)
             capture.seek(0)
             lines = capture.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines if not _is_noise(line, gpu_driver)))
+            sys.stderr.write("".join(line for line in lines if not is_noise(line, gpu_driver)))
             sys.stderr.flush()
 
 
 @contextlib.contextmanager
 def filtered_stderr() -> Iterator[None]:
     """Forward stderr (Python's and native code's) line by line, live, dropping known noise."""
-    gpu_driver = Path("/proc/driver/nvidia/version").exists()
+    gpu_driver = _gpu_driver()
     sys.stderr.flush()
     terminal = os.dup(2)
     read_end, write_end = os.pipe()
@@ -78,7 +85,7 @@ def filtered_stderr() -> Iterator[None]:
     def forward() -> None:
         with os.fdopen(read_end, "rb") as source:
             for line in source:
-                if not _is_noise(line.decode(errors="replace"), gpu_driver):
+                if not is_noise(line.decode(errors="replace"), gpu_driver):
                     with contextlib.suppress(OSError):
                         os.write(terminal, line)
 

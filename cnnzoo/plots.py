@@ -146,7 +146,8 @@ def _output_path(output: Path | None, default: Path, fmt: str) -> Path:
     return output.with_name(f"{output.name}.{fmt}")
 
 
-def _unique_labels(runs: list[Any]) -> list[str]:
+def unique_labels(runs: list[Any]) -> list[str]:
+    """Each run's label, with its folder name added where two runs share a label."""
     labels = [run.label for run in runs]
     return [
         f"{label} [{run.path.name}]" if labels.count(label) > 1 else label
@@ -182,7 +183,7 @@ def draw_run_plots(
         title = f"{len(kept)} runs"
     curves = _output_path(output, default, fmt)
     curves.parent.mkdir(parents=True, exist_ok=True)
-    labels = _unique_labels([run for run, _ in kept])
+    labels = unique_labels([run for run, _ in kept])
     written = [plot_curves(labels, [rows for _, rows in kept], curves, title)]
     for run in runs:
         for split, result in run.evaluations().items():

@@ -124,17 +124,17 @@ def run_section(run: RunFolder, anchor: str, gradcam: bool, heading: bool = True
 
 
 def _comparison(folders: list[RunFolder]) -> str:
-    from cnnzoo.compare import COLUMNS, _cell, leaderboard
-    from cnnzoo.plots import _unique_labels, plot_curves
+    from cnnzoo.compare import COLUMNS, format_cell, leaderboard
+    from cnnzoo.plots import plot_curves, unique_labels
 
     rows = leaderboard([str(run.path) for run in folders])
     keys = list(COLUMNS)
-    cells = [[_cell(key, row[key], "table") for key in keys] for row in rows]
+    cells = [[format_cell(key, row[key], "table") for key in keys] for row in rows]
     numeric = {i for i, key in enumerate(keys) if key not in ("run", "model", "dataset")}
     parts = ["<h2>Comparison</h2>", html.table([COLUMNS[k][0] for k in keys], cells, numeric)]
     kept = [run for run in folders if run.history()]
     if kept:
-        labels = _unique_labels(kept)
+        labels = unique_labels(kept)
         png = png_bytes(
             plot_curves, labels, [run.history() for run in kept], title=f"{len(kept)} runs"
         )

@@ -7,6 +7,8 @@ module only reads through it. Nothing here imports TensorFlow until a model is l
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,12 +79,9 @@ class RunFolder:
         return names
 
     def load_model(self):  # -> keras.Model, untyped to keep Keras out of imports
-        """Load the trained Keras model, or explain why there is none yet."""
+        """Load the trained Keras model, or explain why there is none and what to do."""
         if not self.model_path.is_file():
-            raise CnnzooError(
-                f"{self.path} has no {runs.MODEL_FILE} yet: training is still running or "
-                "stopped early. Wait for it to finish, or pick a finished run."
-            )
+            raise CnnzooError(f"{self.path} has no {runs.MODEL_FILE}: {self._unfinished()}")
         import keras
 
         try:
@@ -90,6 +89,44 @@ class RunFolder:
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CnnzooError(f"Cannot load {self.model_path}: {first}") from None
+
+    def _unfinished(self) -> str:
+        """Why a run has no model yet, and the command that finishes it."""
+        status = runs.read_status(self.path)
+        if status is None:
+            return "its training never started. Train it again, or pick a finished run."
+        done = f"{status.epochs_completed or 0} of {status.epochs} epochs"
+        resume = f"`cnnzoo train --resume {self.path}`"
+        if status.status != "running":
+            return f"its training was {status.status} after {done}. Continue it with {resume}."
+        alive = _process_alive(status)
+        if alive is None:
+            return (
+                f"it is marked as being trained by process {status.pid} on {status.host} "
+                f"({done} done). Wait for it; if that process is gone, continue with {resume}."
+            )
+        if alive:
+            return (
+                f"it is still being trained by process {status.pid} ({done} done). Wait for it "
+                "to finish, or pick a finished run."
+            )
+        return (
+            f"its training stopped after {done} without finishing (process {status.pid} is "
+            f"gone: killed or crashed). Continue it with {resume}."
+        )
+
+
+def _process_alive(status: runs.RunRecord) -> bool | None:
+    """Whether the run's training process is alive; None when it ran on another host."""
+    if not status.pid or status.host != socket.gethostname():
+        return None
+    try:
+        os.kill(status.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True
 
 
 def open_run(path: str | Path) -> RunFolder:

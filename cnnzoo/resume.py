@@ -19,6 +19,9 @@ RESUMABLE_CHANGES = {
     "train.epochs",
     "train.early_stopping_patience",
     "train.tensorboard",
+    # Only the moving statistics and the not-learning policy: the weights train the same.
+    "train.batch_norm_stats",
+    "train.on_collapse",
     "data.data_dir",
     "data.download",
     "data.cache",

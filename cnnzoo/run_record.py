@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -18,7 +19,57 @@ from cnnzoo.errors import CnnzooError
 if TYPE_CHECKING:
     import keras
 
+    from cnnzoo.config import Config
     from cnnzoo.training import TrainingJob
+
+
+def check_new_run_dir(config: Config, output: Path | None = None) -> None:
+    """Refuse, before any work starts, a run folder that cannot be made or is not cnnzoo's."""
+    target = Path(config.output_dir) if output is None else output
+    where = "output_dir" if output is None else "--output"
+    if output is not None and (output / runs.RUN_FILE).exists():
+        raise CnnzooError(
+            f"{output} already holds a run. Continue it with `cnnzoo train --resume {output}`, "
+            "or pick a new --output folder."
+        )
+    if output is not None and output.is_dir() and any(output.iterdir()):
+        raise CnnzooError(
+            f"--output: {output} already holds files and is not a cnnzoo run folder; cnnzoo "
+            "never writes into another folder. Pick a new or empty folder."
+        )
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CnnzooError(
+            f"{where}: {existing} is a file, so no run folder can be made at {target}. "
+            "Pick a folder path."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CnnzooError(
+            f"{where}: {existing} is not writable, so no run folder can be made at {target}. "
+            "Pick a writable folder."
+        )
+
+
+def new_run_dir(config: Config, output: Path | None = None) -> Path:
+    """Create `output`, or `<output_dir>/<name>/<timestamp>/`, and return it."""
+    check_new_run_dir(config, output)
+    if output is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        output = Path(config.output_dir) / config.name / stamp
+        suffix = 1
+        while output.exists():
+            output = output.with_name(f"{stamp}-{suffix}")
+            suffix += 1
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CnnzooError(
+            f"Cannot create the run folder {output}: {error.strerror}. Pick a writable folder "
+            "(--output or output_dir)."
+        ) from None
+    return output
 
 
 def health_recorder(job: TrainingJob) -> Callable[[dict[str, Any]], None]:

@@ -16,7 +16,6 @@ from typing import Any
 
 from cnnzoo.atomic import read_json, write_csv, write_json, write_text_atomic
 from cnnzoo.config import Config, to_yaml
-from cnnzoo.errors import CnnzooError
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
@@ -156,24 +155,6 @@ class EvaluationRecord:
     per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
     class_names: list[str]
     confusion_matrix: list[list[int]]  # [true][predicted]
-
-
-def new_run_dir(config: Config, output: Path | None = None) -> Path:
-    """Create `output`, or `<output_dir>/<name>/<timestamp>/`, and return it."""
-    if output is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        output = Path(config.output_dir) / config.name / stamp
-        suffix = 1
-        while output.exists():
-            output = output.with_name(f"{stamp}-{suffix}")
-            suffix += 1
-    elif (output / RUN_FILE).exists():
-        raise CnnzooError(
-            f"{output} already holds a run. Continue it with `cnnzoo train --resume {output}`, "
-            "or pick a new --output folder."
-        )
-    output.mkdir(parents=True, exist_ok=True)
-    return output
 
 
 def _read_optional(path: Path) -> Any:

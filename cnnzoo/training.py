@@ -155,7 +155,7 @@ def train_from_config(
 
     data = build_datasets(config)
     assert output is not None or not resume, "resume needs the run folder"
-    run_dir = output if resume else runs.new_run_dir(config, output) if plan.chief else None
+    run_dir = output if resume else run_record.new_run_dir(config, output) if plan.chief else None
     checkpoint = runs.last_checkpoint(run_dir) if resume and run_dir else None
     done = checkpoint.epoch if checkpoint else 0
     history = tuple(runs.read_history(run_dir)[:done]) if resume and run_dir else ()

@@ -30,6 +30,10 @@ from pathlib import Path
 
 import benchkit
 
+from cnnzoo import finetune
+from cnnzoo.config import load_config
+from cnnzoo.data.catalog import DATASETS
+
 # Published test accuracy for the nearest reference, and what it was measured on. d2l: "Dive into
 # Deep Learning" 0.17.5, PyTorch notebooks (d2l-ai/d2l-pytorch-colab, commit 3f0c604),
 # Fashion-MNIST, 10 epochs, with the hyperparameters the mnist_* configs copy. Fashion-MNIST is
@@ -69,7 +73,6 @@ def run_config(path: Path, overrides: list[str], output: Path) -> dict:
     """Train and test one config; its dataset, epochs, accuracies and seconds."""
     import keras
 
-    from cnnzoo.config import load_config
     from cnnzoo.evaluation import evaluate_run
     from cnnzoo.training import train_from_config
 
@@ -107,12 +110,12 @@ def format_table(rows: list[dict], generated: bool, markdown: bool = False) -> s
     for row in rows:
         figure, source = PUBLISHED.get(row["config"], (None, NO_FIGURE))
         published = f"{figure:.4f} {source}" if figure else source
-        if row["dataset"] == "directory":
+        if not DATASETS.get(row["dataset"]).downloadable:
             published = "n/a: your own folder"
         marker = "" if row["validation_held_out"] else "*"
         cells.append(
             [
-                row["config"],
+                row["config"] + ("\u2020" if row.get("without_weights") else ""),
                 row["dataset"] + (" (generated)" if generated else ""),
                 row["epochs"],
                 f"{row['best_validation']:.3f}{marker}",
@@ -124,6 +127,11 @@ def format_table(rows: list[dict], generated: bool, markdown: bool = False) -> s
         )
     lines = [benchkit.render([*headers, "published (test accuracy)"], cells, markdown), ""]
     lines.append("* no validation split in this config: best training accuracy instead")
+    if any(row.get("without_weights") for row in rows):
+        lines.append(
+            "\u2020 trained from scratch: its pretrained weights cannot be downloaded here "
+            "(model.weights=null, no frozen epochs)"
+        )
     if generated:
         lines.append(
             "Generated stand-in data (a few images, a few epochs): these accuracies check that "
@@ -161,30 +169,32 @@ def main() -> None:
     rows = []
     for name in names:
         path = benchkit.config_file(name)
-        dataset = _dataset_of(path)
+        config = load_config(path)
+        dataset = config.data.dataset
         overrides = [f"output_dir={workdir / 'runs'}"]
         if epochs:
             overrides.append(f"train.epochs={epochs}")
+            if config.train.freeze_epochs > epochs:
+                overrides.append(f"train.freeze_epochs={epochs}")
+        # Generated data checks the plumbing: configs that start from downloaded weights train
+        # from scratch here (no model hub is reachable), and say so in the table.
+        without_weights = not args.real and finetune.starts_from_weights(config)
+        if without_weights:
+            overrides += ["model.weights=null", "train.init_from=null", "train.freeze_epochs=0"]
         if dataset in data:
             overrides.append(f"data.path={data[dataset]}")
-        elif dataset == "directory":
+        elif not DATASETS.get(dataset).downloadable:
             if args.directory is None:
                 benchkit.say(f"{name}: skipped (give --directory DIR)", args.markdown)
                 continue
             overrides.append(f"data.path={args.directory}")
         output = workdir / "runs" / name / time.strftime("%Y%m%d-%H%M%S")
-        rows.append(run_config(path, overrides, output))
+        rows.append({**run_config(path, overrides, output), "without_weights": without_weights})
         benchkit.say(f"{name}: done in {rows[-1]['seconds']:.0f} s", args.markdown)
     print("\n" + format_table(rows, not args.real, args.markdown) + "\n")
     benchkit.say(f"{benchkit.machine()} at the end", args.markdown)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
-
-
-def _dataset_of(path: Path) -> str:
-    from cnnzoo.config import load_config
-
-    return load_config(path).data.dataset
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnzoo.native_logs import is_noise
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,6 +114,8 @@ def run_process(
     )  # fmt: skip
     assert process.stdout is not None
     for line in process.stdout:
+        if is_noise(line):  # TensorFlow's start-up chatter, as `cnnzoo` hides it
+            continue
         lines.append(line)
         if mark and mark.match(line):
             marks.append((time.perf_counter() - start, _cpu_seconds(process.pid)))

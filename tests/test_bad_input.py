@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -237,7 +238,85 @@ def test_a_truncated_jpeg_gets_our_warning_and_not_libjpegs_lines(tmp_path: Path
     ],
 )
 def test_tensorflow_notes_users_cannot_act_on_are_filtered(line: str) -> None:
-    from cnnzoo.native_logs import _is_noise
+    from cnnzoo.native_logs import is_noise
 
-    assert _is_noise(line, gpu_driver=False)
-    assert not _is_noise("warning: 1 of 10 train files are not a decodable image\n", False)
+    assert is_noise(line, gpu_driver=False)
+    assert not is_noise("warning: 1 of 10 train files are not a decodable image\n", False)
+
+
+# --- Run folders -------------------------------------------------------------------------------
+
+
+def test_output_into_a_foreign_folder_is_refused_and_its_files_kept(
+    tmp_path: Path, mnist_npz: Path
+) -> None:
+    mine = tmp_path / "my-project"
+    mine.mkdir()
+    own = write(mine / "config.yaml", "my own notes\n")
+    config = tiny_config(tmp_path, mnist_npz)
+    line = one_error_line(run_cli("train", "-c", str(config), "-o", str(mine)), code=1)
+    assert str(mine) in line and "not a cnnzoo run folder" in line
+    assert own.read_text(encoding="utf-8") == "my own notes\n"
+    assert sorted(path.name for path in mine.iterdir()) == ["config.yaml"]
+
+
+def test_output_under_a_file_is_one_line(tmp_path: Path, mnist_npz: Path) -> None:
+    blocker = write(tmp_path / "notes.txt", "a file, not a folder\n")
+    config = tiny_config(tmp_path, mnist_npz)
+    line = one_error_line(run_cli("train", "-c", str(config), "-o", str(blocker / "run")), code=1)
+    assert f"{blocker} is a file" in line
+    assert blocker.read_text(encoding="utf-8") == "a file, not a folder\n"
+
+
+def test_output_into_an_empty_folder_trains(tmp_path: Path, mnist_npz: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    config = tiny_config(tmp_path, mnist_npz, train={"epochs": 1, "steps_per_epoch": 1})
+    result = run_cli("train", "-c", str(config), "-o", str(empty))
+    assert result.returncode == 0, result.stderr
+    assert (empty / "model.keras").is_file()
+
+
+def _killed_run(tmp_path: Path, mnist_npz: Path) -> Path:
+    """A run folder as a SIGKILLed `cnnzoo train` leaves it: marked running, its process gone."""
+    import socket
+    import subprocess
+
+    from cnnzoo import runs
+    from cnnzoo.config import load_config
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    run_dir = tmp_path / "killed"
+    run_dir.mkdir()
+    runs.write_config(run_dir, load_config(tiny_config(tmp_path, mnist_npz)))
+    (run_dir / runs.CLASSES_FILE).write_text(json.dumps([str(d) for d in range(10)]))
+    runs.write_status(
+        run_dir, "running", epochs=2, epochs_completed=1, pid=gone.pid, host=socket.gethostname()
+    )
+    return run_dir
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_a_killed_run_says_to_resume(tmp_path: Path, mnist_npz: Path, command: str) -> None:
+    run_dir = _killed_run(tmp_path, mnist_npz)
+    args = [command, str(run_dir), *(["--format", "savedmodel"] if command == "export" else [])]
+    line = one_error_line(run_cli(*args), code=1)
+    assert "killed or crashed" in line and "after 1 of 2 epochs" in line
+    assert f"cnnzoo train --resume {run_dir}" in line
+
+
+def test_resume_may_change_the_statistics_and_collapse_policy(
+    tmp_path: Path, mnist_npz: Path
+) -> None:
+    from cnnzoo import runs
+    from cnnzoo.config import load_config
+    from cnnzoo.resume import resume_config
+
+    run_dir = tmp_path / "stopped"
+    run_dir.mkdir()
+    runs.write_config(run_dir, load_config(tiny_config(tmp_path, mnist_npz)))
+    runs.write_status(run_dir, "interrupted", epochs=2, epochs_completed=1, precision="float32")
+    changes = ["train.batch_norm_stats=running", "train.on_collapse=stop"]
+    config = resume_config(run_dir, overrides=changes)
+    assert (config.train.batch_norm_stats, config.train.on_collapse) == ("running", "stop")

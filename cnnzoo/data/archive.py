@@ -25,9 +25,9 @@ from cnnzoo.data.fetch import (
     DownloadError,
     Fetched,
     data_home,
+    download_command,
     download_file,
     expected_sha256,
-    option,
     replace_into,
     staging,
 )
@@ -197,12 +197,7 @@ def archive_root(data: ArchiveData) -> Path:
         return target
     if data.download:
         return download_archive(data).path
-    command = (
-        "cnnzoo download archive"
-        + option("--data-dir", data.data_dir)
-        + option("--url", data.url)
-        + option("--sha256", data.sha256)
-    )
+    command = download_command("archive", data.data_dir, data.url, data.sha256)
     raise CnnzooError(
         f"The archive is not downloaded (looked for {target}). Run `{command}`, or set "
         "data.download: true, or set data.path to the unpacked folder."

@@ -48,6 +48,21 @@ def option(flag: str, value: str | os.PathLike[str] | None) -> str:
     return f" {flag} {shlex.quote(str(value))}" if value else ""
 
 
+def download_command(
+    dataset: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    url: str | None = None,
+    sha256: str | None = None,
+) -> str:
+    """The `cnnzoo download` command a message tells the user to run, with the flags in use."""
+    return (
+        f"cnnzoo download {dataset}"
+        + option("--data-dir", data_dir)
+        + option("--url", url)
+        + option("--sha256", sha256)
+    )
+
+
 @contextlib.contextmanager
 def staging(parent: Path, name: str) -> Iterator[Path]:
     """A fresh temporary folder beside the destination, removed afterwards whatever happens."""

@@ -13,9 +13,9 @@ from cnnzoo.data.fetch import (
     DownloadError,
     Fetched,
     data_home,
+    download_command,
     download_file,
     expected_sha256,
-    option,
     staging,
 )
 from cnnzoo.data.folders import Split
@@ -87,12 +87,7 @@ def mnist_file(data: MnistData) -> Path:
         return path
     if data.download:
         return download_mnist(data.data_dir, data.url, data.sha256).path
-    command = (
-        "cnnzoo download mnist"
-        + option("--data-dir", data.data_dir)
-        + option("--url", data.url)
-        + option("--sha256", data.sha256)
-    )
+    command = download_command("mnist", data.data_dir, data.url, data.sha256)
     raise CnnzooError(
         f"MNIST is not downloaded (looked for {path}). Run `{command}`, or set "
         "data.download: true, or set data.path to a local mnist.npz-format file."

@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from cnnzoo.data.fetch import Fetched, data_home, option, replace_into, staging
+from cnnzoo.data.fetch import Fetched, data_home, download_command, replace_into, staging
 from cnnzoo.data.folders import Split, list_class_folders, split_from_folders
 from cnnzoo.data.schema import DatasetDefaults, DownloadableData
 from cnnzoo.errors import CnnzooError
@@ -125,7 +125,7 @@ def download_monkeys(
     from cnnzoo.data import kaggle
 
     target = data_home(data_dir) / MONKEYS_FOLDER
-    command = "cnnzoo download monkeys" + option("--data-dir", data_dir)
+    command = download_command("monkeys", data_dir)
     if target.exists() and not force:
         return Fetched(_existing_monkeys(target, command), False)
     kaggle.find_credentials()  # before creating anything or touching the network
@@ -141,7 +141,7 @@ def extract_monkeys_zip(
     """Unpack a downloaded 10-monkey-species.zip into the cache folder atomically."""
     target = data_home(data_dir) / MONKEYS_FOLDER
     if target.exists() and not force:
-        command = "cnnzoo download monkeys" + option("--data-dir", data_dir)
+        command = download_command("monkeys", data_dir)
         return Fetched(_existing_monkeys(target, command), False)
     with staging(target.parent, MONKEYS_FOLDER) as temp:
         install_zip(Path(archive), str(archive), temp, target)
@@ -158,7 +158,7 @@ class MonkeysData(DownloadableData):
 def monkeys_root(data: DownloadableData) -> Path:
     """The extracted 10 Monkey Species folder (`training/training`, `validation/validation`,
     `monkey_labels.txt`): `data.path` (a folder or the Kaggle zip), else the cached download."""
-    command = "cnnzoo download monkeys" + option("--data-dir", data.data_dir)
+    command = download_command("monkeys", data.data_dir)
     if data.path:
         path = Path(data.path).expanduser()
         if path.is_dir():
