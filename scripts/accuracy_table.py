@@ -78,9 +78,9 @@ def run_config(path: Path, overrides: list[str], output: Path) -> dict:
 
     config = load_config(path, overrides)
     keras.backend.clear_session()
-    output.mkdir(parents=True, exist_ok=True)
-    # Keras' per-epoch lines go to the run's log, not between the table's progress lines.
-    log = open(output / "train.log", "w", encoding="utf-8")  # noqa: SIM115
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Keras' per-epoch lines go to a log beside the run, not between the table's progress lines.
+    log = open(output.parent / f"{output.name}.log", "w", encoding="utf-8")  # noqa: SIM115
     with log, contextlib.redirect_stdout(log), benchkit.Timer() as timer:
         run_dir = train_from_config(config, output, log=print)
     assert run_dir is not None
