@@ -81,7 +81,7 @@ class RunFolder:
     def load_model(self):  # -> keras.Model, untyped to keep Keras out of imports
         """Load the trained Keras model, or explain why there is none and what to do."""
         if not self.model_path.is_file():
-            raise CnnzooError(f"{self.path} has no {runs.MODEL_FILE}: {self._unfinished()}")
+            raise CnnzooError(f"{self.path} has no {runs.MODEL_FILE} yet: {self._unfinished()}")
         import keras
 
         try:
@@ -94,7 +94,7 @@ class RunFolder:
         """Why a run has no model yet, and the command that finishes it."""
         status = runs.read_status(self.path)
         if status is None:
-            return "its training never started. Train it again, or pick a finished run."
+            return "no run.json records how far it got. Train it again, or pick a finished run."
         done = f"{status.epochs_completed or 0} of {status.epochs} epochs"
         resume = f"`cnnzoo train --resume {self.path}`"
         if status.status != "running":
