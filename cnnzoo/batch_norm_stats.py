@@ -131,6 +131,7 @@ class BatchNormReestimation(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._fitting = True
+        self._estimator = None  # which layers are trainable may differ (a fine-tuning phase)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._fitting = False

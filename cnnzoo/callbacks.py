@@ -125,7 +125,9 @@ class Checkpointer(keras.callbacks.Callback):
         for partial in self.folder.glob(".*.partial.keras"):  # left by a killed run
             partial.unlink(missing_ok=True)
         # Placed after the stateful callbacks, so their own on_train_begin resets come first.
+        # Once: a later fit (the next fine-tuning phase) starts its callbacks afresh.
         saved = self.state.callbacks if self.state else {}
+        self.state = None
         for name, callback in self.stateful.items():
             keras_compat.restore_callback_state(callback, saved.get(name, {}))
 
@@ -173,6 +175,13 @@ def _stateful_callbacks(config: Config, split: str) -> dict[str, keras.callbacks
     return stateful
 
 
+def warmup_callbacks(train: Any) -> list[keras.callbacks.Callback]:
+    """For `plateau`, the ramp over `train.warmup_epochs` (a phase's settings), placed first."""
+    if train.schedule == "plateau" and train.warmup_epochs:
+        return [WarmupRamp(train.learning_rate, train.warmup_epochs)]
+    return []
+
+
 def run_callbacks(
     config: Config,
     write_dir: Path,
@@ -180,14 +189,14 @@ def run_callbacks(
     rows: list[runs.HistoryRow],
     state: runs.CheckpointState | None,
 ) -> list[keras.callbacks.Callback]:
-    """Warm-up ramp, early stopping, plateau, history, checkpoints, TensorBoard, in that order."""
+    """Early stopping, plateau, history, checkpoints, TensorBoard, in that order.
+
+    The warm-up ramp is not among them: it belongs to one phase (`warmup_callbacks`).
+    """
     train = config.train
     split = "val_" if validation else ""
     stateful = _stateful_callbacks(config, split)
-    callbacks: list[keras.callbacks.Callback] = []
-    if train.schedule == "plateau" and train.warmup_epochs:
-        callbacks.append(WarmupRamp(train.learning_rate, train.warmup_epochs))
-    callbacks += [
+    callbacks: list[keras.callbacks.Callback] = [
         *stateful.values(),
         HistoryWriter(write_dir, rows),
         Checkpointer(write_dir, f"{split}accuracy", stateful, state),

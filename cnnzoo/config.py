@@ -99,11 +99,13 @@ class TrainConfig(Section):
     steps_per_epoch: int | None = Field(default=None, ge=1)
     tensorboard: bool = False
     # Fine-tuning (cnnzoo/finetune.py): an earlier run folder to start from, epochs that train
-    # only the classifier, the rate after them (default learning_rate / 10), batch norm frozen.
+    # only the classifier, the rate after them (default learning_rate / 10), batch norm frozen
+    # (default: with model.weights, as keras.io's guide; not with init_from, as measured in
+    # docs/finetuning.md).
     init_from: str | None = None
     freeze_epochs: int = Field(default=0, ge=0)
     finetune_learning_rate: float | None = Field(default=None, gt=0.0)
-    freeze_batch_norm: bool = True
+    freeze_batch_norm: bool | None = None
     # Inference-mode batch-norm statistics: re-estimated from training images at each epoch end
     # (cnnzoo/batch_norm_stats.py) or Keras' moving average alone; the weights train the same.
     batch_norm_stats: Literal["reestimate", "running"] = "reestimate"

@@ -3,9 +3,11 @@
 As keras.io's transfer-learning guide does it: for `train.freeze_epochs` epochs only the
 classifier trains (the backbone frozen); then the whole model is recompiled trainable with a
 lower learning rate (`train.finetune_learning_rate`, default a tenth of `train.learning_rate`),
-while the batch-norm layers stay frozen in inference mode (`train.freeze_batch_norm`), so a small
-dataset's batches do not overwrite the statistics the weights were trained with. Which phase an
-epoch belongs to follows from the config alone, so `--resume` continues in the right one.
+from its first step (a warm-up belongs to the head phase). With pretrained weights the
+batch-norm layers stay frozen in inference mode (`train.freeze_batch_norm`), so a small
+dataset's batches do not overwrite the ImageNet statistics. Which phase an epoch belongs to
+follows from the config alone, so `--resume` continues in the right one, and each phase's
+callbacks (plateau, early stopping) start afresh as a separate `fit` would.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Phase:
         epochs = f"Epochs {self.start + 1}-{self.end}"
         if self.frozen:
             return f"{epochs}: the classifier only (backbone frozen)."
-        frozen = config.train.freeze_batch_norm and starts_from_weights(config)
+        frozen = batch_norm_frozen(config)
         return f"{epochs}: everything at learning rate {self.train.learning_rate:g}" + (
             " (batch norm frozen)." if frozen else "."
         )
@@ -44,6 +46,20 @@ def starts_from_weights(config: Any) -> bool:
     return bool(config.model.options.get("weights") or config.train.init_from)
 
 
+def batch_norm_frozen(config: Any) -> bool:
+    """Whether batch-norm layers stay frozen in inference mode after the switch.
+
+    `train.freeze_batch_norm` if set; by default yes with `model.weights` (keras.io's
+    transfer-learning guide, for ImageNet statistics) and no with `train.init_from`: an earlier
+    run's statistics come from another small dataset, and keeping them lost 4-7 points in
+    docs/finetuning.md's measurements.
+    """
+    if not starts_from_weights(config):
+        return False
+    chosen = config.train.freeze_batch_norm
+    return bool(config.model.options.get("weights")) if chosen is None else chosen
+
+
 def check_config(config: Any) -> None:
     """Raise a ConfigError for fine-tuning settings that cannot work together."""
     train = config.train
@@ -52,6 +68,12 @@ def check_config(config: Any) -> None:
             f"train.freeze_epochs: freezing the backbone only makes sense when it starts from "
             f"weights: set model.weights (e.g. imagenet) or train.init_from (an earlier run "
             f"folder), or set train.freeze_epochs to 0. Received: {train.freeze_epochs}"
+        )
+    if train.freeze_epochs and train.warmup_epochs > train.freeze_epochs:
+        raise ConfigError(
+            f"train.warmup_epochs: the warm-up belongs to the head phase, so it must be at most "
+            f"train.freeze_epochs ({train.freeze_epochs}); the fine-tune phase starts at "
+            f"train.finetune_learning_rate. Received: {train.warmup_epochs}"
         )
     if train.freeze_epochs > train.epochs:
         raise ConfigError(
@@ -98,7 +120,7 @@ def set_trainable(model: Any, phase: Phase, config: Any) -> None:
     """Freeze the backbone in the head phase; later keep batch norm frozen if asked."""
     from keras import layers
 
-    keep_statistics = config.train.freeze_batch_norm and starts_from_weights(config)
+    keep_statistics = batch_norm_frozen(config)
     for layer in model.layers:
         if layer.name == CLASSIFIER:
             layer.trainable = True

@@ -129,7 +129,7 @@ def copy_backbone(preset: Preset, model) -> int:
         if source_shapes != target_shapes:
             raise CnnzooError(
                 f"model.weights: KerasHub layer {layer.name} has weights {source_shapes} but "
-                f"cnnzoo's {target.name} has {target_shapes} (is data.channels 3?)"
+                f"cnnzoo's {target.name} has {target_shapes}"
             )
         for source, variable in zip(layer.weights, target.weights, strict=True):
             variable.assign(np.asarray(source.numpy(), dtype=variable.dtype))

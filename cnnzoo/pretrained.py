@@ -89,12 +89,10 @@ def check_weights(model_name: str, value: object) -> object:
 
 
 def check_input(channels: int, rescale: float) -> None:
-    """Raise a ConfigError unless images reach the model as RGB in [0, 1], as the weights need."""
-    if channels != 3:
-        raise ConfigError(
-            f"model.weights: the pretrained weights take RGB images: set data.channels to 3. "
-            f"Received: data.channels={channels}"
-        )
+    """Raise a ConfigError unless images reach the model in [0, 1], as the weights need.
+
+    Any `data.channels` (1 or 3) works: grey images are repeated to RGB inside the model.
+    """
     if abs(rescale * 255.0 - 1.0) > 1e-6:
         raise ConfigError(
             f"model.weights: the model normalises inputs in [0, 1] as the weights expect: keep "

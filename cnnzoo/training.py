@@ -10,6 +10,7 @@ only when training ends normally. A failure, a NaN loss or Ctrl-C leaves it mark
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import math
 import shutil
@@ -34,7 +35,7 @@ from cnnzoo import (
     run_record,
     runs,
 )
-from cnnzoo.callbacks import NanGuard, run_callbacks, sigterm_as_interrupt
+from cnnzoo.callbacks import NanGuard, run_callbacks, sigterm_as_interrupt, warmup_callbacks
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models import MODELS
@@ -240,16 +241,25 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     monitor = health.monitor(
         config, num_classes, list(job.history), run_record.health_recorder(job)
     )
+    phases = finetune.remaining_phases(config, job.initial_epoch)
+    state = job.checkpoint
+    written = state and finetune.checkpoint_phase(config, state.epoch)
+    if state and written and written.name != phases[0].name:
+        # Resuming exactly at the switch: the fine-tune phase's callbacks start afresh, as they
+        # do in an unbroken run (each phase is its own fit); the run's best is kept.
+        state = dataclasses.replace(state, callbacks={})
     own = run_callbacks(
-        config, job.write_dir, data.validation is not None, list(job.history), job.checkpoint
+        config, job.write_dir, data.validation is not None, list(job.history), state
     )
     # Batch-norm re-estimation before the checkpoints, so they hold the fresh statistics.
-    callbacks = [nan_guard, *batch_norm_stats.callbacks(config), monitor, *own, *job.callbacks]
+    before = [nan_guard, *batch_norm_stats.callbacks(config), monitor]
     steps = config.train.steps_per_epoch
     multi_worker = plan.strategy == "multi_worker"
     model = None
     # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
-    for phase in finetune.remaining_phases(config, job.initial_epoch):
+    for phase in phases:
+        # The warm-up ramp is the phase's own (none after the switch: finetune.all_phases).
+        callbacks = [*before, *warmup_callbacks(phase.train), *own, *job.callbacks]
         if finetune.starts_from_weights(config):
             job.log(phase.describe(config))
         # Resuming exactly at the switch: the weights, and a fresh optimizer as unbroken runs.

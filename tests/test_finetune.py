@@ -46,6 +46,18 @@ def test_fine_tuning_settings_that_cannot_work_are_config_errors(tmp_path: Path)
         _config(tmp_path, "train.freeze_epochs=2")
     with pytest.raises(ConfigError, match=r"at most train.epochs \(3\)"):
         _config(tmp_path, "train.init_from=a", "train.freeze_epochs=4", "train.epochs=3")
+    with pytest.raises(ConfigError, match=r"warmup_epochs: .* at most train.freeze_epochs \(1\)"):
+        _config(tmp_path, "train.init_from=a", "train.freeze_epochs=1", "train.warmup_epochs=2")
+
+
+def test_batch_norm_frozen_by_default_with_pretrained_weights_only(tmp_path: Path) -> None:
+    assert finetune.batch_norm_frozen(_config(tmp_path, "model.weights=imagenet"))
+    assert not finetune.batch_norm_frozen(_config(tmp_path, "train.init_from=a"))
+    assert not finetune.batch_norm_frozen(_config(tmp_path))  # from scratch: nothing to keep
+    chosen = ["train.init_from=a", "train.freeze_batch_norm=true"]
+    assert finetune.batch_norm_frozen(_config(tmp_path, *chosen))
+    off = ["model.weights=imagenet", "train.freeze_batch_norm=false"]
+    assert not finetune.batch_norm_frozen(_config(tmp_path, *off))
 
 
 def test_missing_keras_hub_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,6 +90,7 @@ def test_init_from_freeze_then_resume_across_the_switch(
     )
     source = _weights(keras.saving.load_model(source_dir / runs.MODEL_FILE))
     train = {"epochs": 3, "freeze_epochs": 1, "init_from": str(source_dir), "learning_rate": 0.01}
+    train["freeze_batch_norm"] = True  # (the default with init_from is false)
     config = load_config(tiny_config(tmp_path, mnist_npz, name="tuned", train=train))
     run_dir = tmp_path / "tuned"
 
@@ -137,3 +150,93 @@ def test_init_from_a_folder_without_a_model_says_so(mnist_npz: Path, tmp_path: P
     config = load_config(tiny_config(tmp_path, mnist_npz, train=train))
     with pytest.raises(CnnzooError, match="nowhere does not exist; point it at a completed"):
         train_from_config(config, tmp_path / "run")
+
+
+def _switch_config(tmp_path: Path, mnist_npz: Path, source_dir: Path, name: str, **train):
+    hardware = {"precision": "float32"}
+    # Plateau with a warm-up over the head phase's two epochs; a patience of one epoch, so a
+    # plateau state carried over the switch would lower the rate within the fine-tune phase.
+    settings = {
+        "epochs": 4,
+        "freeze_epochs": 2,
+        "init_from": str(source_dir),
+        "learning_rate": 0.01,
+        "schedule": "plateau",
+        "warmup_epochs": 2,
+        "plateau_patience": 1,
+        "early_stopping_patience": 3,
+        **train,
+    }
+    return load_config(
+        tiny_config(tmp_path, mnist_npz, name=name, train=settings, hardware=hardware)
+    )
+
+
+@pytest.fixture(scope="module")
+def source_run(mnist_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LeNet run the fine-tuning runs below start from."""
+    folder = tmp_path_factory.mktemp("source")
+    return train_from_config(
+        load_config(tiny_config(folder, mnist_npz, name="source")), folder / "run"
+    )
+
+
+def test_first_fine_tune_epoch_runs_at_the_fine_tune_rate(
+    mnist_npz: Path, tmp_path: Path, source_run: Path
+) -> None:
+    # The warm-up ramp (0.005, 0.01) belongs to the head phase; from the switch on the rate is
+    # train.finetune_learning_rate, as history.csv's learning_rate column shows a user.
+    config = _switch_config(tmp_path, mnist_npz, source_run, "tuned", finetune_learning_rate=0.002)
+    run_dir = train_from_config(config, tmp_path / "tuned")
+    rates = [row["learning_rate"] for row in history(run_dir)]
+    assert rates[:3] == pytest.approx([0.005, 0.01, 0.002])
+    # Default: a tenth of train.learning_rate.
+    config = _switch_config(tmp_path, mnist_npz, source_run, "default")
+    rates = [row["learning_rate"] for row in history(train_from_config(config, tmp_path / "d"))]
+    assert rates[:3] == pytest.approx([0.005, 0.01, 0.001])
+
+
+SWITCH = {
+    "finetune_learning_rate": 0.05,
+    "freeze_batch_norm": False,
+    "batch_size": 1024,
+    "steps_per_epoch": None,
+}
+
+
+@pytest.fixture(scope="module")
+def unbroken(mnist_npz: Path, source_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run the resumed ones below must equal, trained without a break."""
+    folder = tmp_path_factory.mktemp("unbroken")
+    config = _switch_config(folder, mnist_npz, source_run, "unbroken", **SWITCH)
+    return train_from_config(config, folder / "run")
+
+
+@pytest.mark.parametrize("stop_at", [1, 2, 3])  # inside the head phase, at the switch, after
+def test_resume_across_the_switch_equals_an_unbroken_run(
+    mnist_npz: Path, tmp_path: Path, source_run: Path, unbroken: Path, stop_at: int
+) -> None:
+    # A fine-tune rate high enough that validation loss rises after the switch: a plateau or
+    # early-stopping state wrongly carried over (or re-restored) would change the rates. Batch
+    # norm trains (and is re-estimated) after the switch. One full batch per epoch in float32:
+    # resumed epochs are shuffled differently (README), which then changes nothing but the
+    # summation order.
+    config = _switch_config(tmp_path, mnist_npz, source_run, "broken", **SWITCH)
+    run_dir = tmp_path / "broken"
+    with pytest.raises(RunInterrupted):
+        train_from_config(config, run_dir, callbacks=[_InterruptAt(stop_at)])
+    assert runs.last_checkpoint(run_dir).epoch == stop_at
+    train_from_config(load_config(run_dir / runs.CONFIG_FILE), run_dir, resume=True)
+    expected, rows = history(unbroken), history(run_dir)
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    # The rates exactly; the metrics to within what float32 summation order moves them by at
+    # a rate of 0.05 (a carried-over plateau would give 0.005 at epoch 4).
+    assert [r["learning_rate"] for r in rows] == [r["learning_rate"] for r in expected]
+    for column in expected[0]:
+        got, want = [r[column] for r in rows], [r[column] for r in expected]
+        assert got == pytest.approx(want, rel=1e-2, abs=1e-6), column
+    state, want = (runs.last_checkpoint(path) for path in (run_dir, unbroken))
+    assert (state.epoch, state.best.epoch) == (want.epoch, want.best.epoch)
+    assert state.callbacks.keys() == want.callbacks.keys() == {"early_stopping", "plateau"}
+    for name, values in want.callbacks.items():
+        assert state.callbacks[name] == pytest.approx(values, rel=1e-2), name

@@ -93,6 +93,23 @@ def test_same_features_as_keras_hub_for_the_same_image(loaded) -> None:
     np.testing.assert_allclose(np.asarray(features), expected, rtol=1e-4, atol=1e-5 * scale)
 
 
+def test_grey_images_get_the_features_of_the_grey_image_in_colour(preset_dir: Path) -> None:
+    # MNIST-shaped data on pretrained ResNet-18: a grey image through cnnzoo's 1-channel model
+    # gives KerasHub's backbone features for that image repeated to RGB (the preset's own
+    # unequal per-channel normalisation applied by the converter's scale and offset).
+    model = resnet18.build((32, 32, 1), 10, weights=str(preset_dir))
+    backbone = keras_hub.models.Backbone.from_preset(str(preset_dir))
+    grey = np.random.default_rng(3).uniform(0, 1, (2, 32, 32, 1)).astype("float32")
+    features = keras.Model(model.input, model.get_layer("layer4_1_relu2").output)(grey)
+    converter = keras_hub.layers.ImageConverter.from_preset(str(preset_dir))
+    colour = np.repeat(grey * 255.0, 3, axis=-1)
+    expected = np.asarray(backbone(colour * np.asarray(converter.scale) + converter.offset))
+    assert expected.shape == (2, 1, 1, 512) and np.abs(expected).max() > 0.1
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(np.asarray(features), expected, rtol=1e-4, atol=1e-5 * scale)
+    assert model.get_layer("conv1").kernel.shape == (7, 7, 3, 64)  # the preset's, unchanged
+
+
 def test_saved_model_keeps_the_normalisation(loaded, tmp_path: Path) -> None:
     model, _ = loaded
     image = np.random.default_rng(2).uniform(0, 1, (1, 64, 64, 3)).astype("float32")
@@ -184,7 +201,6 @@ def test_config_errors_name_the_models_with_weights(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r'"lenet" has no pretrained weights.*resnet18'):
         load_config(config, ["model.weights=imagenet"])
     config.write_text("model: {name: resnet18}\ndata: {dataset: mnist}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="data.channels to 3"):
-        load_config(config, ["model.weights=imagenet"])
+    assert load_config(config, ["model.weights=imagenet"]).data.channels == 1  # grey is fine
     with pytest.raises(ConfigError, match="neither a weights name"):
         load_config(config, [f"model.weights={tmp_path / 'nowhere'}"])
