@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnzoo import finetune, pretrained, runs
+from cnnzoo import batch_norm_stats, finetune, pretrained, runs
 from cnnzoo.config import load_config
 from cnnzoo.data.synthetic import make_class_folder
 from cnnzoo.errors import CnnzooError, ConfigError
@@ -240,3 +240,19 @@ def test_resume_across_the_switch_equals_an_unbroken_run(
     assert state.callbacks.keys() == want.callbacks.keys() == {"early_stopping", "plateau"}
     for name, values in want.callbacks.items():
         assert state.callbacks[name] == pytest.approx(values, rel=1e-2), name
+
+
+def test_batch_norm_trained_after_the_switch_is_re_estimated(unbroken: Path) -> None:
+    # The head phase freezes every batch-norm layer; after the switch they train, and their
+    # inference statistics must be re-estimated like a from-scratch run's (train.batch_norm_stats
+    # reestimate): model.keras holds what re-estimating its final weights gives.
+    config = load_config(unbroken / runs.CONFIG_FILE, saved=True)
+    model = keras.saving.load_model(unbroken / runs.MODEL_FILE)
+    saved = {
+        layer.name: layer.get_weights()[2:] for layer in batch_norm_stats.batch_norm_layers(model)
+    }
+    assert len(saved) == 4
+    batch_norm_stats.reestimate(model, batch_norm_stats.training_sample(config))
+    for layer in batch_norm_stats.batch_norm_layers(model):
+        for fresh, kept in zip(layer.get_weights()[2:], saved[layer.name], strict=True):
+            np.testing.assert_allclose(kept, fresh, rtol=1e-5, atol=1e-6)
