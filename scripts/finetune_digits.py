@@ -38,14 +38,14 @@ MODELS = {
     "lenet": {"name": "lenet", "variant": "modern"},
     "tutorial_cnn": {"name": "tutorial_cnn"},
 }
-# Fine-tuning schedules, as train.* settings beside init_from ("same": train.learning_rate).
-# "default" is cnnzoo's defaults with init_from alone (no head phase, batch norm trained).
+# Fine-tuning schedules, as train.* settings beside init_from ("same": train.learning_rate);
+# each says whether batch norm trains after the switch, whatever cnnzoo's default.
 SCHEDULES: dict[str, dict[str, Any]] = {
-    "default": {},
-    "bn frozen": {"freeze_batch_norm": True},
-    "head-3, lr/10": {"freeze_epochs": 3},
+    "all": {"freeze_batch_norm": False},
+    "all, bn frozen": {"freeze_batch_norm": True},
+    "head-3, lr/10": {"freeze_epochs": 3, "freeze_batch_norm": False},
     "head-3, lr/10, bn frozen": {"freeze_epochs": 3, "freeze_batch_norm": True},
-    "head-1": {"freeze_epochs": 1, "finetune_learning_rate": "same"},
+    "head-1": {"freeze_epochs": 1, "finetune_learning_rate": "same", "freeze_batch_norm": False},
 }
 
 
