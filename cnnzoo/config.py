@@ -100,8 +100,8 @@ class TrainConfig(Section):
     tensorboard: bool = False
     # Fine-tuning (cnnzoo/finetune.py): an earlier run folder to start from, epochs that train
     # only the classifier, the rate after them (default learning_rate / 10), batch norm frozen
-    # (default: with model.weights, as keras.io's guide; not with init_from, as measured in
-    # docs/finetuning.md).
+    # (default: with model.weights or freeze_epochs, as keras.io's guide; not when init_from
+    # trains everything from the start, as measured in docs/finetuning.md).
     init_from: str | None = None
     freeze_epochs: int = Field(default=0, ge=0)
     finetune_learning_rate: float | None = Field(default=None, gt=0.0)

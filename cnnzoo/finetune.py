@@ -49,15 +49,18 @@ def starts_from_weights(config: Any) -> bool:
 def batch_norm_frozen(config: Any) -> bool:
     """Whether batch-norm layers stay frozen in inference mode after the switch.
 
-    `train.freeze_batch_norm` if set; by default yes with `model.weights` (keras.io's
-    transfer-learning guide, for ImageNet statistics) and no with `train.init_from`: an earlier
-    run's statistics come from another small dataset, and keeping them lost 4-7 points in
-    docs/finetuning.md's measurements.
+    `train.freeze_batch_norm` if set. By default yes with `model.weights` (keras.io's
+    transfer-learning guide, for ImageNet statistics) and after a head phase (the classifier
+    was fitted to the frozen statistics; switching to batch statistics undoes it), and no when
+    all layers train from an earlier run's weights from the start (its statistics come from
+    another small dataset). Measured in docs/finetuning.md.
     """
     if not starts_from_weights(config):
         return False
     chosen = config.train.freeze_batch_norm
-    return bool(config.model.options.get("weights")) if chosen is None else chosen
+    if chosen is not None:
+        return chosen
+    return bool(config.model.options.get("weights")) or config.train.freeze_epochs > 0
 
 
 def check_config(config: Any) -> None:

@@ -50,9 +50,13 @@ def test_fine_tuning_settings_that_cannot_work_are_config_errors(tmp_path: Path)
         _config(tmp_path, "train.init_from=a", "train.freeze_epochs=1", "train.warmup_epochs=2")
 
 
-def test_batch_norm_frozen_by_default_with_pretrained_weights_only(tmp_path: Path) -> None:
+def test_batch_norm_frozen_by_default_with_pretrained_weights_or_a_head_phase(
+    tmp_path: Path,
+) -> None:
     assert finetune.batch_norm_frozen(_config(tmp_path, "model.weights=imagenet"))
     assert not finetune.batch_norm_frozen(_config(tmp_path, "train.init_from=a"))
+    head = ["train.init_from=a", "train.freeze_epochs=1"]
+    assert finetune.batch_norm_frozen(_config(tmp_path, *head))  # the head fitted to them
     assert not finetune.batch_norm_frozen(_config(tmp_path))  # from scratch: nothing to keep
     chosen = ["train.init_from=a", "train.freeze_batch_norm=true"]
     assert finetune.batch_norm_frozen(_config(tmp_path, *chosen))
@@ -90,7 +94,6 @@ def test_init_from_freeze_then_resume_across_the_switch(
     )
     source = _weights(keras.saving.load_model(source_dir / runs.MODEL_FILE))
     train = {"epochs": 3, "freeze_epochs": 1, "init_from": str(source_dir), "learning_rate": 0.01}
-    train["freeze_batch_norm"] = True  # (the default with init_from is false)
     config = load_config(tiny_config(tmp_path, mnist_npz, name="tuned", train=train))
     run_dir = tmp_path / "tuned"
 
