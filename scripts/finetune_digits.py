@@ -48,6 +48,11 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "head-1": {"freeze_epochs": 1, "finetune_learning_rate": "same", "freeze_batch_norm": False},
     "head-1, lr/10": {"freeze_epochs": 1, "freeze_batch_norm": False},
     "head-3": {"freeze_epochs": 3, "finetune_learning_rate": "same", "freeze_batch_norm": False},
+    "head-1, bn frozen": {
+        "freeze_epochs": 1,
+        "finetune_learning_rate": "same",
+        "freeze_batch_norm": True,
+    },
 }
 
 
