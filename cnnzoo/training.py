@@ -229,7 +229,7 @@ def _nan_message(job: TrainingJob, where: str) -> str:
     """What a diverged run says: where, what to change, and what was kept (if anything)."""
     state = runs.last_checkpoint(job.write_dir)
     if state is None:
-        kept = "no epoch had finished, so no checkpoint was saved and history.csv is empty"
+        kept = "no epoch had finished, so no checkpoint or history was saved"
     else:
         kept = (
             f"epochs 1-{state.epoch} are in {runs.HISTORY_CSV} and the last good one in "

@@ -99,7 +99,7 @@ def test_nan_in_the_first_epoch_says_nothing_was_saved(tmp_path, mnist_npz):
     run_dir = tmp_path / "run"
     line = one_error_line(run_cli("train", "-c", str(config), "-o", str(run_dir)))
     assert "NaN or infinite at epoch 1" in line
-    assert "no epoch had finished, so no checkpoint was saved" in line
+    assert "no epoch had finished, so no checkpoint or history was saved" in line
     assert "last good" not in line
     assert not (run_dir / "checkpoints").exists()
     assert runs.read_history(run_dir) == []
