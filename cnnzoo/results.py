@@ -7,6 +7,7 @@ module only reads through it. Nothing here imports TensorFlow until a model is l
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,15 +161,11 @@ def run_state(path: Path) -> RunState | None:
     status = runs.read_status(path)
     if status is None:
         return None
-    alive = _process_alive(status) if status.status == "running" else False
+    # Only a run marked running may be alive; None when it runs on another host (or no pid).
+    alive = processes.alive_here(status.pid, status.host) if status.status == "running" else False
     return RunState(
         status.status, status.epochs_completed or 0, status.epochs, status.pid, status.host, alive
     )
-
-
-def _process_alive(status: runs.RunRecord) -> bool | None:
-    """Whether the run's training process is alive; None when it ran on another host."""
-    return processes.alive_here(status.pid, status.host)
 
 
 def open_run(path: str | Path) -> RunFolder:
