@@ -81,7 +81,8 @@ def usage_error(error: click_exceptions.UsageError) -> typer.Exit:
     """Print a usage error as one `error:` line; the exit to raise (code 2)."""
     if isinstance(error, getattr(click_exceptions, "NoArgsIsHelpError", ())):
         raise error  # `cnnzoo config` alone prints its help
-    message = error.format_message().replace("Value error, ", "")
+    # Click lists choices on lines of their own ("Choose from:\n\ta,\n\tb"): one line here.
+    message = " ".join(error.format_message().replace("Value error, ", "").split())
     where = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
     print_error(message + where)
     return typer.Exit(2)
