@@ -12,6 +12,7 @@ callbacks (plateau, early stopping) start afresh as a separate `fit` would.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,19 @@ def checkpoint_phase(config: Any, epochs_done: int) -> Phase | None:
         if phase.start < epochs_done <= phase.end:
             return phase
     return None
+
+
+def resumed_state(config: Any, state: Any) -> Any:
+    """The checkpoint state (runs.CheckpointState) whose callback progress a resumed run restores.
+
+    Each phase is its own `fit`, whose callbacks (plateau, early stopping) start afresh; resuming
+    exactly at the switch restores none of the head phase's (the run's best is kept).
+    """
+    written = state and checkpoint_phase(config, state.epoch)
+    following = remaining_phases(config, state.epoch) if state else []
+    if written and following and written.name != following[0].name:
+        return dataclasses.replace(state, callbacks={})
+    return state
 
 
 def set_trainable(model: Any, phase: Phase, config: Any) -> None:

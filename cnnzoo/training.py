@@ -10,7 +10,6 @@ only when training ends normally. A failure, a NaN loss or Ctrl-C leaves it mark
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import math
 import shutil
@@ -252,13 +251,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     monitor = health.monitor(
         config, num_classes, list(job.history), run_record.health_recorder(job)
     )
-    phases = finetune.remaining_phases(config, job.initial_epoch)
-    state = job.checkpoint
-    written = state and finetune.checkpoint_phase(config, state.epoch)
-    if state and written and written.name != phases[0].name:
-        # Resuming exactly at the switch: the fine-tune phase's callbacks start afresh, as they
-        # do in an unbroken run (each phase is its own fit); the run's best is kept.
-        state = dataclasses.replace(state, callbacks={})
+    state = finetune.resumed_state(config, job.checkpoint)
     own = run_callbacks(
         config, job.write_dir, data.validation is not None, list(job.history), state
     )
@@ -268,7 +261,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     multi_worker = plan.strategy == "multi_worker"
     model = None
     # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
-    for phase in phases:
+    for phase in finetune.remaining_phases(config, job.initial_epoch):
         # The warm-up ramp is the phase's own (none after the switch: finetune.all_phases).
         callbacks = [*before, *warmup_callbacks(phase.train), *own, *job.callbacks]
         if finetune.starts_from_weights(config):
