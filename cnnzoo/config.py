@@ -99,9 +99,9 @@ class TrainConfig(Section):
     steps_per_epoch: int | None = Field(default=None, ge=1)
     tensorboard: bool = False
     # Fine-tuning (cnnzoo/finetune.py): an earlier run folder to start from, epochs that train
-    # only the classifier, the rate after them (default learning_rate / 10), batch norm frozen
-    # (default: with model.weights or freeze_epochs, as keras.io's guide; not when init_from
-    # trains everything from the start, as measured in docs/finetuning.md).
+    # only the classifier, the rate after them and batch norm frozen (defaults: a tenth and yes
+    # with model.weights, as keras.io's guide; the same rate and no with init_from, as measured
+    # in docs/finetuning.md).
     init_from: str | None = None
     freeze_epochs: int = Field(default=0, ge=0)
     finetune_learning_rate: float | None = Field(default=None, gt=0.0)

@@ -1,11 +1,12 @@
 """Fine-tuning: start from an earlier run's weights, train the head first, then everything.
 
 As keras.io's transfer-learning guide does it: for `train.freeze_epochs` epochs only the
-classifier trains (the backbone frozen); then the whole model is recompiled trainable with a
-lower learning rate (`train.finetune_learning_rate`, default a tenth of `train.learning_rate`),
-from its first step (a warm-up belongs to the head phase). With pretrained weights the
-batch-norm layers stay frozen in inference mode (`train.freeze_batch_norm`), so a small
-dataset's batches do not overwrite the ImageNet statistics. Which phase an epoch belongs to
+classifier trains (the backbone frozen); then the whole model is recompiled trainable at
+`train.finetune_learning_rate` from its first step (a warm-up belongs to the head phase). With
+pretrained weights, by default, that rate is a tenth of `train.learning_rate` and the batch-norm
+layers stay frozen in inference mode (`train.freeze_batch_norm`), so a small dataset's batches
+do not overwrite the ImageNet statistics; from an earlier run (`train.init_from`) the rate stays
+and batch norm trains, as measured in docs/finetuning.md. Which phase an epoch belongs to
 follows from the config alone, so `--resume` continues in the right one, and each phase's
 callbacks (plateau, early stopping) start afresh as a separate `fit` would.
 """
@@ -50,18 +51,26 @@ def starts_from_weights(config: Any) -> bool:
 def batch_norm_frozen(config: Any) -> bool:
     """Whether batch-norm layers stay frozen in inference mode after the switch.
 
-    `train.freeze_batch_norm` if set. By default yes with `model.weights` (keras.io's
-    transfer-learning guide, for ImageNet statistics) and after a head phase (the classifier
-    was fitted to the frozen statistics; switching to batch statistics undoes it), and no when
-    all layers train from an earlier run's weights from the start (its statistics come from
-    another small dataset). Measured in docs/finetuning.md.
+    `train.freeze_batch_norm` if set; by default yes with `model.weights` (keras.io's
+    transfer-learning guide, for ImageNet statistics) and no with `train.init_from`: an earlier
+    run's statistics come from another small dataset, and keeping them lost 9 points of
+    validation accuracy in docs/finetuning.md's measurements.
     """
     if not starts_from_weights(config):
         return False
     chosen = config.train.freeze_batch_norm
-    if chosen is not None:
-        return chosen
-    return bool(config.model.options.get("weights")) or config.train.freeze_epochs > 0
+    return bool(config.model.options.get("weights")) if chosen is None else chosen
+
+
+def finetune_rate(config: Any) -> float:
+    """The learning rate after the head phase: as set; else a tenth with `model.weights`
+    (keras.io's guide), the same rate with `train.init_from` (a tenth lost 20-30 points on
+    docs/finetuning.md's digits)."""
+    train = config.train
+    if train.finetune_learning_rate is not None:
+        return train.finetune_learning_rate
+    pretrained = bool(config.model.options.get("weights"))
+    return train.learning_rate / 10 if pretrained else train.learning_rate
 
 
 def check_config(config: Any) -> None:
@@ -96,8 +105,7 @@ def all_phases(config: Any) -> list[Phase]:
     if freeze < train.epochs:
         update: dict[str, Any] = {"epochs": train.epochs - freeze}
         if freeze:
-            rate = train.finetune_learning_rate or train.learning_rate / 10
-            update.update(learning_rate=rate, warmup_epochs=0)
+            update.update(learning_rate=finetune_rate(config), warmup_epochs=0)
         phases.append(Phase("fine-tune" if freeze else "all", freeze, train.epochs, False,
                             train.model_copy(update=update)))  # fmt: skip
     return phases

@@ -38,22 +38,28 @@ MODELS = {
     "lenet": {"name": "lenet", "variant": "modern"},
     "tutorial_cnn": {"name": "tutorial_cnn"},
 }
-# Fine-tuning schedules, as train.* settings beside init_from ("same": train.learning_rate);
-# each says whether batch norm trains after the switch, whatever cnnzoo's default.
+# Fine-tuning schedules, as train.* settings beside init_from: every one says its rate after
+# the head phase ("same": train.learning_rate, "tenth": a tenth of it) and whether batch norm
+# trains, whatever cnnzoo's defaults.
 SCHEDULES: dict[str, dict[str, Any]] = {
     "all": {"freeze_batch_norm": False},
     "all, bn frozen": {"freeze_batch_norm": True},
-    "head-3, lr/10": {"freeze_epochs": 3, "freeze_batch_norm": False},
-    "head-3, lr/10, bn frozen": {"freeze_epochs": 3, "freeze_batch_norm": True},
-    "head-1": {"freeze_epochs": 1, "finetune_learning_rate": "same", "freeze_batch_norm": False},
-    "head-1, lr/10": {"freeze_epochs": 1, "freeze_batch_norm": False},
-    "head-3": {"freeze_epochs": 3, "finetune_learning_rate": "same", "freeze_batch_norm": False},
+    "head-3, lr/10": {"freeze_epochs": 3, "finetune_learning_rate": "tenth"},
+    "head-3, lr/10, bn frozen": {
+        "freeze_epochs": 3,
+        "finetune_learning_rate": "tenth",
+        "freeze_batch_norm": True,
+    },
+    "head-1": {"freeze_epochs": 1, "finetune_learning_rate": "same"},
+    "head-1, lr/10": {"freeze_epochs": 1, "finetune_learning_rate": "tenth"},
+    "head-3": {"freeze_epochs": 3, "finetune_learning_rate": "same"},
     "head-1, bn frozen": {
         "freeze_epochs": 1,
         "finetune_learning_rate": "same",
         "freeze_batch_norm": True,
     },
 }
+RATE = 0.003
 
 
 def write_digits(root: Path, per_class: int, val_per_class: int, seed: int) -> None:
@@ -106,7 +112,7 @@ def config(root: Path, task: str, name: str, model: str, seed: int, **train: Any
         "seed": seed,
         "data": data,
         "model": MODELS[model],
-        "train": {"batch_size": 16, "learning_rate": 0.003, **train},
+        "train": {"batch_size": 16, "learning_rate": RATE, **train},
     }
     path = root / "configs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,8 +169,10 @@ def compare(args: argparse.Namespace, model: str) -> None:
             settings: dict[str, Any] = {"epochs": args.epochs}
             if schedule is not None:
                 settings.update(schedule, init_from=str(source_dir))
-                if settings.get("finetune_learning_rate") == "same":
-                    settings["finetune_learning_rate"] = 0.003
+                settings.setdefault("freeze_batch_norm", False)
+                rate = settings.get("finetune_learning_rate")
+                if rate in ("same", "tenth"):
+                    settings["finetune_learning_rate"] = RATE if rate == "same" else RATE / 10
             tag = "".join(c if c.isalnum() else "_" for c in name)
             path = config(out, "target", f"{model}_{tag}_{seed}", model, seed, **settings)
             results[name].append(train(path, out / "runs" / path.stem, out / "target" / "test"))

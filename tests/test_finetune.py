@@ -24,12 +24,15 @@ def _config(tmp_path: Path, *overrides: str):
     return load_config(path, list(overrides))
 
 
-def test_phases_head_then_everything_at_a_tenth(tmp_path: Path) -> None:
+def test_phases_head_then_everything(tmp_path: Path) -> None:
     config = _config(tmp_path, "train.init_from=runs/a", "train.freeze_epochs=2", "train.epochs=5")
     head, tune = finetune.all_phases(config)
     assert (head.start, head.end, head.frozen, head.train.epochs) == (0, 2, True, 2)
     assert (tune.start, tune.end, tune.frozen, tune.train.epochs) == (2, 5, False, 3)
-    assert tune.train.learning_rate == pytest.approx(config.train.learning_rate / 10)
+    assert tune.train.learning_rate == config.train.learning_rate  # from an earlier run
+    weights = _config(tmp_path, "model.weights=imagenet", "train.freeze_epochs=2")
+    rate = finetune.all_phases(weights)[1].train.learning_rate
+    assert rate == pytest.approx(weights.train.learning_rate / 10)  # pretrained: a tenth
     assert [p.name for p in finetune.remaining_phases(config, 2)] == ["fine-tune"]
     assert finetune.remaining_phases(config, 3)[0].start == 3
     assert finetune.checkpoint_phase(config, 2).name == "head"  # written before the switch
@@ -50,13 +53,13 @@ def test_fine_tuning_settings_that_cannot_work_are_config_errors(tmp_path: Path)
         _config(tmp_path, "train.init_from=a", "train.freeze_epochs=1", "train.warmup_epochs=2")
 
 
-def test_batch_norm_frozen_by_default_with_pretrained_weights_or_a_head_phase(
+def test_batch_norm_frozen_by_default_with_pretrained_weights_only(
     tmp_path: Path,
 ) -> None:
     assert finetune.batch_norm_frozen(_config(tmp_path, "model.weights=imagenet"))
     assert not finetune.batch_norm_frozen(_config(tmp_path, "train.init_from=a"))
     head = ["train.init_from=a", "train.freeze_epochs=1"]
-    assert finetune.batch_norm_frozen(_config(tmp_path, *head))  # the head fitted to them
+    assert not finetune.batch_norm_frozen(_config(tmp_path, *head))
     assert not finetune.batch_norm_frozen(_config(tmp_path))  # from scratch: nothing to keep
     chosen = ["train.init_from=a", "train.freeze_batch_norm=true"]
     assert finetune.batch_norm_frozen(_config(tmp_path, *chosen))
@@ -94,6 +97,7 @@ def test_init_from_freeze_then_resume_across_the_switch(
     )
     source = _weights(keras.saving.load_model(source_dir / runs.MODEL_FILE))
     train = {"epochs": 3, "freeze_epochs": 1, "init_from": str(source_dir), "learning_rate": 0.01}
+    train.update(finetune_learning_rate=0.001, freeze_batch_norm=True)  # as for ImageNet weights
     config = load_config(tiny_config(tmp_path, mnist_npz, name="tuned", train=train))
     run_dir = tmp_path / "tuned"
 
@@ -192,11 +196,11 @@ def test_first_fine_tune_epoch_runs_at_the_fine_tune_rate(
     config = _switch_config(tmp_path, mnist_npz, source_run, "tuned", finetune_learning_rate=0.002)
     run_dir = train_from_config(config, tmp_path / "tuned")
     rates = [row["learning_rate"] for row in history(run_dir)]
-    assert rates[:3] == pytest.approx([0.005, 0.01, 0.002])
-    # Default: a tenth of train.learning_rate.
+    assert rates == pytest.approx([0.005, 0.01, 0.002, 0.002])
+    # By default from an earlier run: train.learning_rate, now without the ramp's fractions.
     config = _switch_config(tmp_path, mnist_npz, source_run, "default")
     rates = [row["learning_rate"] for row in history(train_from_config(config, tmp_path / "d"))]
-    assert rates[:3] == pytest.approx([0.005, 0.01, 0.001])
+    assert rates == pytest.approx([0.005, 0.01, 0.01, 0.01])
 
 
 SWITCH = {
