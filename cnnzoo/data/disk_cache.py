@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 CACHE_VERSION = "1"  # bump when the decode changes, so old disk caches are not reused
 # NAME.partial-HOST-PID or (older versions) NAME.partial-PID, then tf.data's own suffixes.
-_PARTIAL = re.compile(r"\.partial-(?:(?P<host>.+)-)?(?P<pid>\d+)(?:[._].*)?$")
+_PARTIAL = re.compile(r"\.partial-(?:(?P<host>.+?)-)?(?P<pid>\d+)(?:[._].*)?$")
 
 
 def prefix(split: Split, config: Config) -> Path:
