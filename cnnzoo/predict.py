@@ -85,6 +85,17 @@ def expand_images(
     return files, found, failures
 
 
+def sort_out(
+    unreadable: list[tuple[Path, str]], found: set[Path]
+) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """(skipped, failures): a file found in a folder that is not an image is skipped, as
+    training skips it; a file named on the command line, or one that cannot be read, failed."""
+    from cnnzoo.data.bad_files import UNREADABLE
+
+    skipped = [(p, why) for p, why in unreadable if p in found and why == UNREADABLE]
+    return skipped, [(p, why) for p, why in unreadable if (p, why) not in skipped]
+
+
 def top_classes(
     probabilities: np.ndarray, class_names: Sequence[str], top_k: int
 ) -> list[list[tuple[str, float]]]:
@@ -109,12 +120,12 @@ def predict_images(
     report = PredictionReport(failures=failures)
     if not files:
         return report
-    from cnnzoo.data.pipeline import UNREADABLE, load_images
+    from cnnzoo.data.pipeline import load_images
 
     images, unreadable = load_images(files, run.config)
-    for path, reason in unreadable:  # not an image, found in a folder: skipped, as training does
-        skip = path in found and reason == UNREADABLE
-        (report.skipped if skip else report.failures).append((path, reason))
+    skipped, failed_reads = sort_out(unreadable, found)
+    report.skipped.extend(skipped)
+    report.failures.extend(failed_reads)
     failed = {Path(path) for path, _ in unreadable}
     readable = [path for path in files if path not in failed]
     assert len(readable) == len(images), "load_images returns one image per readable file"

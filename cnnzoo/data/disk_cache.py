@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cnnzoo.processes import is_alive
+
 if TYPE_CHECKING:
     from cnnzoo.config import Config
     from cnnzoo.data.folders import Split
@@ -38,23 +40,13 @@ def prefix(split: Split, config: Config) -> Path:
     return Path(config.output_dir) / "cache" / name
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def remove_stale_partials(folder: Path) -> list[Path]:
     """Remove partial cache files whose writer (on this host) has exited; return them."""
     host = socket.gethostname()
     removed = []
     for path in folder.glob("*.partial-*") if folder.is_dir() else ():
         match = _PARTIAL.search(path.name)
-        if match is None or match["host"] not in (None, host) or _alive(int(match["pid"])):
+        if match is None or match["host"] not in (None, host) or is_alive(int(match["pid"])):
             continue
         path.unlink(missing_ok=True)
         removed.append(path)
