@@ -46,7 +46,12 @@ def evaluate(
 @needs_tensorflow
 def predict(
     run_dir: RunArgument,
-    images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
+    images: Annotated[
+        list[Path],
+        # readable=False: an unreadable file is reported by predict (one error line, the others
+        # still predicted), not refused as a usage error.
+        typer.Argument(help="Image files or folders of images.", readable=False),
+    ],
     top_k: Annotated[int, typer.Option("--top-k", help="Classes to show per image.", min=1)] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:

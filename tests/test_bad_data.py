@@ -4,10 +4,12 @@ no Keras "ran out of data", and partial disk caches of killed runs cleaned up.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -20,7 +22,7 @@ from cnnzoo.config import resolve
 from cnnzoo.data import bad_files, pipeline
 from cnnzoo.errors import CnnzooError
 
-from .helpers import run_cli
+from .helpers import REPO, run_cli
 from .real_digits import write_digits
 from .tiny_runs import finish, start_cli
 
@@ -80,6 +82,26 @@ def test_bad_files_error_names_the_bad_files_of_every_split_before_training(spoi
     assert not run.exists()
 
 
+def test_bad_files_error_covers_a_separate_test_folder_before_training(spoiled, tmp_path):
+    """An archive's train/ and test/ folders: validation is held out of train/, and the test
+    folder, which training never reads, is checked too."""
+    (spoiled / "train" / "4" / "notes.txt").unlink()
+    data = {"dataset": "archive", "path": str(spoiled), "url": "file:///unused.zip"}
+    config = {
+        "data": {**data, "sha256": "0" * 64, "image_size": [16, 16], "channels": 1},
+        "model": {"name": "lenet", "variant": "modern"},
+        "train": {"epochs": 1, "batch_size": 32},
+        "output_dir": str(tmp_path / "runs"),
+    }
+    path = tmp_path / "archive.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = run_cli("train", "-c", str(path), "--set", "data.bad_files=error")
+    line = one_error_line(result)
+    assert "1 of 451 test files are not a decodable image" in line, line
+    assert str(spoiled / "test" / "5" / "truncated.jpg") in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 def test_many_bad_files_are_counted_not_all_listed(spoiled, tmp_path):
     for index in range(12):
         (spoiled / "train" / "7" / f"junk{index:02d}.txt").write_text("x", encoding="utf-8")
@@ -134,6 +156,35 @@ def test_a_file_failing_in_a_later_epoch_is_named_with_the_epoch(spoiled, tmp_pa
         assert sum(1 for _ in bundle.train) == batches
 
 
+def test_a_file_failing_mid_run_is_named_with_its_epoch_by_cnnzoo_train(digits, tmp_path):
+    """As a user meets it: a training file deleted while `cnnzoo train` runs (`data.cache:
+    none`). One pass over the 200 training images lasts 7 one-batch epochs; the file goes after
+    epoch 2, so the second pass (epoch 8) is the first to miss it."""
+    root = Path(shutil.copytree(digits, tmp_path / "digits"))
+    config = config_file(tmp_path, root, cache="none")
+    raw = yaml.safe_load(config.read_text())
+    raw["train"].update(epochs=12, steps_per_epoch=1)
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    run = tmp_path / "run"
+    process = start_cli("train", "-c", str(config), "-o", str(run))
+    history = run / "history.csv"
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if history.is_file() and len(history.read_text().splitlines()) >= 3:  # header + 2
+            break
+        time.sleep(0.01)
+    victim = sorted((root / "train" / "7").iterdir())[0]
+    victim.unlink()
+    code, _, err = finish(process)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if str(victim) in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"warning: The train file {victim} failed in epoch ")
+    epoch = int(lines[0].split("failed in epoch ")[1].split()[0])
+    assert 3 <= epoch <= 9 and "(cannot be read: No such file or directory)" in lines[0]
+    assert len(history.read_text().splitlines()) == 13  # every epoch trained
+
+
 def _partials(cache: Path) -> list[Path]:
     return sorted(cache.glob("*.partial-*")) if cache.is_dir() else []
 
@@ -171,3 +222,59 @@ def test_a_killed_runs_partial_disk_cache_is_removed_by_the_next_run(digits, tmp
     assert any(
         path.name.endswith(".index") and "partial" not in path.name for path in cache.iterdir()
     )
+
+
+# --- Files that cannot be read: an error naming the file, never "not an image" -----------------
+
+
+def run_cli_unprivileged(*args: str) -> subprocess.CompletedProcess:
+    """`python -m cnnzoo ARGS` without root's power to read any file (tests run as root here,
+    where `chmod 000` denies nothing): the capabilities that bypass file permissions dropped."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's file-permission override")
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "cnnzoo", *args],
+        cwd=REPO,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _deny(path: Path) -> str:
+    path.chmod(0)
+    return "Permission denied"
+
+
+def _fail_reads(path: Path) -> str:
+    path.unlink()
+    path.symlink_to("/proc/self/mem")  # a regular file whose first byte is an I/O error
+    return "Input/output error"
+
+
+@pytest.mark.parametrize("spoil", [_deny, _fail_reads], ids=["permission", "io-error"])
+def test_a_training_file_that_cannot_be_read_is_an_error_naming_it(digits, tmp_path, spoil):
+    root = Path(shutil.copytree(digits, tmp_path / "digits"))
+    victim = sorted((root / "test" / "6").iterdir())[0]
+    reason = spoil(victim)
+    config = config_file(tmp_path, root)
+    run = tmp_path / "run"
+    line = one_error_line(run_cli_unprivileged("train", "-c", str(config), "-o", str(run)))
+    assert line == (
+        f"error: 1 dataset file cannot be read ({reason}): {victim}. Fix its permissions or the "
+        "disk, or move it out of the dataset folder."
+    )
+    assert not run.exists()
+
+
+def test_predict_on_a_file_it_may_not_read_is_one_error_line(mnist, tmp_path):
+    from PIL import Image
+
+    secret = tmp_path / "secret.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(secret)
+    _deny(secret)
+    result = run_cli_unprivileged("predict", str(mnist), str(secret))
+    assert one_error_line(result) == f"error: {secret}: cannot be read: Permission denied"
+    assert result.stdout == ""

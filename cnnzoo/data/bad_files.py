@@ -62,11 +62,12 @@ def report(found: dict[str, tuple[int, list[BadFile]]], mode: str) -> None:
     """
     unread = [bad for _, files in found.values() for bad in files if bad.read_error]
     if unread:
-        reasons = sorted({bad.reason for bad in unread})
+        reasons = ", ".join(sorted({bad.reason.removeprefix("cannot be read: ") for bad in unread}))
+        one = len(unread) == 1
         raise CnnzooError(
-            f"{len(unread)} dataset files {' or '.join(reasons)}: "
-            f"{listing([bad.path for bad in unread])}. Fix their permissions or the disk, or "
-            "move them out of the dataset folder."
+            f"{len(unread)} dataset file{'' if one else 's'} cannot be read ({reasons}): "
+            f"{listing([bad.path for bad in unread])}. Fix {'its' if one else 'their'} "
+            f"permissions or the disk, or move {'it' if one else 'them'} out of the dataset folder."
         )
     parts = [
         f"{len(files)} of {total} {split} files" for split, (total, files) in found.items() if files
