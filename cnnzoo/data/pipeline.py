@@ -1,12 +1,15 @@
 """Input pipelines: datasets as batched, prefetched tf.data streams of (image, one-hot label).
 
-Image files are decoded once, in parallel, as uint8 at the target size. That pass also finds the
-files that are not decodable images (reported by path, then skipped or refused as
-`data.bad_files` says) and fills the cache (`data.cache`: `memory` keeps the uint8 images in RAM,
-`disk` writes a tf.data file cache under `<output_dir>/cache/`, `auto` picks memory below
-`MEMORY_BUDGET`, `none` decodes again every epoch). Shuffling (seeded), batching, augmentation
-(training split only, one fused affine warp per image, see `augment.py`), rescaling and one-hot
-labels run after the cache, then prefetch. MNIST arrays are already in memory and skip the decode.
+Image files are decoded once, in parallel, as uint8 at the target size (`decode.py`). That pass
+also finds the files that cannot be used; `bad_files.py` says why (unreadable: an error; not an
+image: skipped or refused as `data.bad_files` says), every split at once, each file once. It fills
+the cache (`data.cache`: `memory` keeps the uint8 images in RAM, `disk` writes a tf.data file cache
+under `<output_dir>/cache/` (`disk_cache.py`), `auto` picks memory below `MEMORY_BUDGET`, `none`
+decodes again every epoch, where a file failing later is warned about and stands replaced so the
+epoch keeps its length). Every stream declares its length, so Keras knows an epoch's end from the
+first epoch on. Shuffling (seeded), batching, augmentation (training split only, one fused affine
+warp per image, see `augment.py`), rescaling and one-hot labels run after the cache, then
+prefetch. MNIST arrays are already in memory and skip the decode.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import tensorflow as tf
 from cnnzoo.config import Config
 from cnnzoo.data import augment, bad_files, disk_cache
 from cnnzoo.data.bad_files import UNREADABLE, BadFilesWarning
+from cnnzoo.data.decode import decode_image, load_images
 from cnnzoo.data.sources import Split, load_mnist_arrays, split_source
 from cnnzoo.errors import CnnzooError
 
@@ -27,6 +31,7 @@ __all__ = [
     "UNREADABLE",
     "BadFilesWarning",
     "DataBundle",
+    "decode_image",
     "build_datasets",
     "load_split",
     "load_images",
@@ -49,35 +54,6 @@ class DataBundle:
     num_train: int
     num_validation: int
     bad_files: list[Path] = field(default_factory=list)
-
-
-def _decode_jpeg_scaled(contents: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
-    """Decode a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's scaled IDCT) while still >= the target."""
-    shape = tf.io.extract_jpeg_shape(contents)
-    scale = tf.constant(0)
-    for index, ratio in enumerate((2, 4, 8), start=1):
-        fits = (shape[0] // ratio >= height) & (shape[1] // ratio >= width)
-        scale = tf.where(fits, index, scale)
-    branches = [
-        lambda ratio=ratio: tf.io.decode_jpeg(contents, channels=channels, ratio=ratio)
-        for ratio in (1, 2, 4, 8)
-    ]
-    return tf.switch_case(scale, branches)
-
-
-def decode_image(contents: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
-    """Decode JPEG/PNG/GIF/BMP/WebP bytes to a uint8 [height, width, channels] image.
-
-    Large JPEGs are decoded at a reduced scale first (about 1.5x faster for 300x400 -> 128x128);
-    the antialiased resize then makes the target size.
-    """
-    image = tf.cond(
-        tf.io.is_jpeg(contents),
-        lambda: _decode_jpeg_scaled(contents, height, width, channels),
-        lambda: tf.io.decode_image(contents, channels=channels, expand_animations=False),
-    )
-    image = tf.image.resize(image, (height, width), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
 def _decoder(config: Config):
@@ -139,11 +115,17 @@ def _every_pass(split: Split, config: Config, spare: tuple) -> tf.data.Dataset:
         return tried.concatenate(fallback.repeat()).take(tf.shape(indices, tf.int64)[0])
 
     def note(first, label):
-        for path in split.paths[int(first) : int(first) + RETRY_CHUNK]:
+        chunk = split.paths[int(first) : int(first) + RETRY_CHUNK]
+        failing = []
+        for path in chunk:
             try:
                 decode_image(tf.constant(path.read_bytes()), height, width, channels)
             except (OSError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-                bad_files.failed_later(path, split.name)
+                failing.append(path)
+        for path in failing:
+            bad_files.failed_later(path, split.name)
+        if not failing:  # it failed, then read fine: still never dropped silently
+            bad_files.failed_later(chunk[0], split.name, among=chunk)
         return label
 
     def check(index, image, label, ok):
@@ -298,27 +280,3 @@ def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
     dataset, count, bad = decoded(source, config, allow_disk=False)
     bad_files.report({split: (len(source), bad)}, config.data.bad_files)
     return stream(dataset, config, len(class_names), count, training=False), class_names
-
-
-def load_images(paths: list[Path], config: Config) -> tuple[np.ndarray, list[tuple[Path, str]]]:
-    """Decode, resize and rescale image files exactly as training does.
-
-    Returns a float32 [n, height, width, channels] array of the readable files, in order, and
-    (path, reason) for each file that could not be used.
-    """
-    height, width, channels = config.image_shape
-    images, bad = [], []
-    for path in map(Path, paths):
-        try:
-            contents = path.read_bytes()
-        except OSError as error:
-            bad.append((path, f"cannot be read: {error.strerror or type(error).__name__}"))
-            continue
-        try:
-            image = decode_image(tf.constant(contents), height, width, channels)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-            bad.append((path, UNREADABLE))
-            continue
-        images.append(image.numpy())
-    array = np.stack(images) if images else np.zeros((0, height, width, channels), np.uint8)
-    return array.astype(np.float32) * np.float32(config.augment.rescale), bad
