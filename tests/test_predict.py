@@ -124,20 +124,19 @@ def test_predict_and_training_read_the_same_files_of_a_folder(monkeys, tmp_path)
     assert lines == [f"warning: {folder / 'notes.txt'}: skipped, {UNREADABLE}"], result.stderr
 
 
-@pytest.mark.parametrize("case", ["missing", "under a file", "a folder of no files"])
-def test_a_named_path_that_cannot_be_read_is_one_error_line(mnist, tmp_path, case):
+def test_named_paths_that_cannot_be_read_are_one_error_line_each(mnist, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("x\n")
     (tmp_path / "empty").mkdir()
-    path, reason = {
-        "missing": (tmp_path / "missing.jpg", "no such file or directory"),
-        "under a file": (notes / "digit.png", "not a directory"),
-        "a folder of no files": (tmp_path / "empty", "no files in this folder"),
-    }[case]
-    result = run_cli("predict", str(mnist), str(path))
+    expected = {
+        tmp_path / "missing.jpg": "no such file or directory",
+        notes / "digit.png": "not a directory",
+        tmp_path / "empty": "no files in this folder",
+    }
+    result = run_cli("predict", str(mnist), *map(str, expected))
     assert result.returncode == 1 and result.stdout == ""
     assert "Traceback" not in result.stderr and "Usage" not in result.stderr
-    assert result.stderr.strip() == f"error: {path}: {reason}"
+    assert result.stderr.splitlines() == [f"error: {path}: {why}" for path, why in expected.items()]
     assert notes.read_text() == "x\n"
 
 

@@ -22,7 +22,7 @@ UNREADABLE = "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
 SHOWN = 10  # files named in one message; the rest are counted
 
 _lock = threading.Lock()
-_reported: set[Path | tuple[Path, str]] = set()
+_reported: set[Path] = set()
 _epoch: list[int] = []  # the epoch training is in (1-based), when a callback tells us
 
 
@@ -88,26 +88,17 @@ def report(found: dict[str, tuple[int, list[BadFile]]], mode: str) -> None:
         warnings.warn(f"{what}. Skipped (data.bad_files: skip).", BadFilesWarning, stacklevel=3)
 
 
-def failed_later(path: Path, split: str, among: list[Path] | None = None) -> None:
-    """Warn (once per file) that a file that decoded before failed in a later pass. `among`:
-    the files one of which failed, when none of them fails any more on a second try."""
+def failed_later(path: Path, split: str) -> None:
+    """Warn (once per file) that a file that decoded before failed in a later pass."""
     bad = diagnose(path)
-    key = path if among is None else (path, "among")
     with _lock:
-        if key in _reported:
+        if path in _reported:
             return
-        _reported.add(key)
+        _reported.add(path)
         when = f"in epoch {_epoch[-1]}" if _epoch else "on a later pass"
-    if among is None:
-        what = f"The {split} file {path} failed {when} ({bad.reason})"
-    else:
-        what = (
-            f"One of the {len(among)} {split} files from {among[0]} to {among[-1]} failed "
-            f"{when}, then read fine when checked again (an intermittent read error?)"
-        )
     warnings.warn(
-        f"{what}; another image of the split stands in for it while it fails. Fix or remove "
-        "it, then train again.",
+        f"The {split} file {path} failed {when} ({bad.reason}); another image of the split "
+        "stands in for it while it fails. Fix or remove it, then train again.",
         BadFilesWarning,
         stacklevel=2,
     )

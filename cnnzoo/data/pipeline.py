@@ -41,7 +41,6 @@ __all__ = [
 AUTOTUNE = tf.data.AUTOTUNE
 MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded uint8 images that `cache: auto` keeps in RAM
 SHUFFLE_BUDGET = 1024**3  # bytes of uint8 images the shuffle buffer may hold
-RETRY_CHUNK = 64  # files decoded together with `data.cache: none` (see _every_pass)
 
 
 @dataclass
@@ -69,7 +68,8 @@ def _scan(split: Split, config: Config) -> tf.data.Dataset:
     """(index, uint8 image, label) for every decodable file, in file order."""
     table = (np.arange(len(split)), [str(p) for p in split.paths], split.labels)
     dataset = tf.data.Dataset.from_tensor_slices(table)
-    return dataset.map(_decoder(config), num_parallel_calls=AUTOTUNE).ignore_errors()
+    decoded = dataset.map(_decoder(config), num_parallel_calls=AUTOTUNE, deterministic=True)
+    return decoded.ignore_errors()  # in order, which _every_pass relies on to find gaps
 
 
 def _collect(dataset: tf.data.Dataset, keep_images: bool):
@@ -101,44 +101,47 @@ def _every_pass(split: Split, config: Config, spare: tuple) -> tf.data.Dataset:
     """(image, label) decoded on every pass; a file failing now is warned about, and `spare`
     (a decoded image of the split) stands in for it so every epoch keeps its length.
 
-    Files are tried in chunks (parallel across chunks); a chunk that comes up short is topped
-    up with the spare, and its files are checked again in Python to name the one that failed.
+    The decode is the first pass's (parallel, in order, failures dropped); a running scan over
+    the indices finds the gaps, names their files, and the spares are added at the pass's end.
     """
-    decode = _decoder(config)
-    height, width, channels = config.image_shape
-    spare_image, spare_label = (tf.constant(part) for part in spare)
+    count = len(split)
+    spare_images = tf.constant(spare[0])[None]
+    spare_labels = tf.constant(spare[1])[None]
 
-    def attempt(indices, paths, labels):
-        tried = tf.data.Dataset.from_tensor_slices((indices, paths, labels))
-        tried = tried.map(lambda *row: (*decode(*row), True)).ignore_errors()
-        fallback = tf.data.Dataset.from_tensors((indices[0], spare_image, spare_label, False))
-        return tried.concatenate(fallback.repeat()).take(tf.shape(indices, tf.int64)[0])
-
-    def note(first, label):
-        chunk = split.paths[int(first) : int(first) + RETRY_CHUNK]
-        failing = []
-        for path in chunk:
-            try:
-                decode_image(tf.constant(path.read_bytes()), height, width, channels)
-            except (OSError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-                failing.append(path)
-        for path in failing:
+    def note(first, missing):
+        for path in split.paths[int(first) : int(first) + int(missing)]:
             bad_files.failed_later(path, split.name)
-        if not failing:  # it failed, then read fine: still never dropped silently
-            bad_files.failed_later(chunk[0], split.name, among=chunk)
-        return label
+        return missing
 
-    def check(index, image, label, ok):
-        warned = lambda: tf.reshape(tf.py_function(note, [index, label], label.dtype), [])  # noqa: E731
-        return image, tf.cond(ok, lambda: label, warned)
+    def find_gaps(state, element):
+        index, image, label = element
+        expected, missing = state
+        gap = index - expected
+        gap = tf.cond(
+            gap > 0,
+            lambda: tf.reshape(tf.py_function(note, [expected, gap], tf.int64), []),
+            lambda: gap,
+        )
+        return (index + 1, missing + gap), (index, image, label, missing + gap)
 
-    table = (np.arange(len(split)), [str(p) for p in split.paths], split.labels)
-    dataset = (
-        tf.data.Dataset.from_tensor_slices(table)
-        .batch(RETRY_CHUNK)
-        .interleave(attempt, cycle_length=AUTOTUNE, num_parallel_calls=AUTOTUNE, deterministic=True)
+    def as_batch(index, image, label, missing):
+        if_end = index == count  # the end marker: as many spares as files went missing
+        return tf.cond(
+            if_end,
+            lambda: (
+                tf.repeat(spare_images, missing, axis=0),
+                tf.repeat(spare_labels, missing, axis=0),
+            ),
+            lambda: (image[None], label[None]),
+        )
+
+    end = tf.data.Dataset.from_tensors(
+        (tf.constant(count, tf.int64), spare_images[0], spare_labels[0])
     )
-    return _with_count(dataset.map(check, num_parallel_calls=AUTOTUNE), len(split))
+    dataset = _scan(split, config).concatenate(end)
+    start = (tf.constant(0, tf.int64), tf.constant(0, tf.int64))
+    dataset = dataset.scan(start, find_gaps).map(as_batch).unbatch()
+    return _with_count(dataset, count)
 
 
 def _cache_mode(split: Split, config: Config, allow_disk: bool) -> str:
