@@ -36,6 +36,7 @@ from cnnzoo import (
 )
 from cnnzoo.callbacks import NanGuard, run_callbacks, sigterm_as_interrupt, warmup_callbacks
 from cnnzoo.config import Config
+from cnnzoo.data import bad_files
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models import MODELS
 
@@ -264,6 +265,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     for phase in finetune.remaining_phases(config, job.initial_epoch):
         # The warm-up ramp is the phase's own (none after the switch: finetune.all_phases).
         callbacks = [*before, *warmup_callbacks(phase.train), *own, *job.callbacks]
+        callbacks.append(bad_files.EpochNote())  # names the epoch in warnings about failing files
         if finetune.starts_from_weights(config):
             job.log(phase.describe(config))
         # Resuming exactly at the switch: the weights, and a fresh optimizer as unbroken runs.
