@@ -237,14 +237,21 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     checkpoint = job.checkpoint.path(job.run_dir) if job.checkpoint else None
     num_classes = len(data.class_names)
     nan_guard = NanGuard()
-    monitor = health.monitor(
-        config, num_classes, list(job.history), run_record.health_recorder(job)
-    )
+    # One seeded sample of training images for batch-norm re-estimation and the health probes.
+    sample = batch_norm_stats.training_sample(config, labels=True)
+    recorder = run_record.health_recorder(job)
+    monitor = health.monitor(config, num_classes, list(job.history), recorder, sample)
     own = run_callbacks(
         config, job.write_dir, data.validation is not None, list(job.history), job.checkpoint
     )
     # Batch-norm re-estimation before the checkpoints, so they hold the fresh statistics.
-    callbacks = [nan_guard, *batch_norm_stats.callbacks(config), monitor, *own, *job.callbacks]
+    callbacks = [
+        nan_guard,
+        *batch_norm_stats.callbacks(config, sample),
+        monitor,
+        *own,
+        *job.callbacks,
+    ]
     steps = config.train.steps_per_epoch
     multi_worker = plan.strategy == "multi_worker"
     model = None
