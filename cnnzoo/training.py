@@ -256,6 +256,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     multi_worker = plan.strategy == "multi_worker"
     model = None
     # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
+    starts = {phase.name: phase.start for phase in finetune.all_phases(config)}
     for phase in finetune.remaining_phases(config, job.initial_epoch):
         if finetune.starts_from_weights(config):
             job.log(phase.describe(config))
@@ -270,9 +271,10 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
             init_from.initialize(model, config.train.init_from, list(data.class_names), job.log)
         checkpoint = None
         fit_patch = keras_compat.multi_worker_fit(model, job.strategy)
+        done = phase.start - starts[phase.name]
         with fit_patch if multi_worker else nullcontext():
             model.fit(
-                data.train.repeat() if steps else data.train,
+                _stream(data.train, steps, done),
                 validation_data=data.validation,
                 epochs=phase.end,
                 initial_epoch=phase.start,
@@ -284,3 +286,11 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
         if model.stop_training:
             break
     return model, nan_guard, monitor
+
+
+def _stream(train: Any, steps: int | None, done: int) -> Any:
+    """The training stream; with `train.steps_per_epoch`, one long stream across epochs, which a
+    resumed fit (`done` of its epochs finished) continues where an unbroken one would be: the
+    same batches in the same order (the input pipeline runs for the skipped batches). Without
+    it each epoch is a new pass, whose shuffle order a resumed run does not reproduce."""
+    return train.repeat().skip(done * steps) if steps else train
