@@ -242,7 +242,7 @@ class HealthMonitor(keras.callbacks.Callback):
             self.probe = None
             warnings.warn(
                 f"The training-health probe of dead activations and gradient norms stopped: "
-                f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}. Training "
+                f"{type(error).__name__}: {' '.join(str(error).split())[:200]}. Training "
                 "goes on; the loss checks still run.",
                 TrainingHealthWarning,
                 stacklevel=2,
@@ -252,22 +252,20 @@ class HealthMonitor(keras.callbacks.Callback):
     def _report(self, finding: Finding, now: Probe | None) -> None:
         self.finding = finding
         action = (
-            "training stopped (train.on_collapse: stop)"
+            "Training stopped (train.on_collapse: stop)"
             if self.stop
-            else ("training goes on (set train.on_collapse: stop to stop such runs)")
+            else "Training goes on (set train.on_collapse: stop to stop such runs)"
         )
         warnings.warn(
-            f"{finding.message()}. {action[0].upper()}{action[1:]}.",
+            f"{finding.message()}. {action}.",
             TrainingHealthWarning,
             stacklevel=2,
         )
         if self.record is not None:
-            probes = (
-                {"start": self.start.to_dict(), "now": now.to_dict()} if now and self.start else {}
-            )
-            self.record(
-                {**finding.to_dict(), "stopped": self.stop, **({"probe": probes} if probes else {})}
-            )
+            record = {**finding.to_dict(), "stopped": self.stop}
+            if now and self.start:
+                record["probe"] = {"start": self.start.to_dict(), "now": now.to_dict()}
+            self.record(record)
         if self.stop:
             self.model.stop_training = True
 

@@ -182,3 +182,19 @@ def test_a_sick_network_is_reported_after_one_epoch_and_stopped(
     else:
         assert health["probe"]["now"]["gradient_norm"] in ("nan", "inf")
         assert health["probe"]["start"]["gradient_norm"] > 0
+
+
+def test_a_probe_that_fails_is_said_once_and_training_goes_on() -> None:
+    import tensorflow as tf
+
+    from cnnzoo.health import HealthMonitor, TrainingHealthWarning
+
+    model = _model()
+    images_only = tf.data.Dataset.from_tensor_slices(np.zeros((4, 6), "float32")).batch(2)
+    monitor = HealthMonitor(3, 0.001, probe=NetworkProbe(images_only))
+    monitor.set_model(model)
+    with pytest.warns(TrainingHealthWarning, match="probe of dead activations and gradient"):
+        monitor.on_train_begin()
+    assert monitor.probe is None and monitor.start is None
+    monitor.on_epoch_end(0, {"loss": 0.5, "accuracy": 0.9})  # the loss checks still run
+    assert monitor.finding is None and monitor.rows == [{"loss": 0.5, "accuracy": 0.9}]
