@@ -7,13 +7,11 @@ module only reads through it. Nothing here imports TensorFlow until a model is l
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnzoo import runs
+from cnnzoo import processes, runs
 from cnnzoo.config import Config, load_config
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import CnnzooError
@@ -118,15 +116,7 @@ class RunFolder:
 
 def _process_alive(status: runs.RunRecord) -> bool | None:
     """Whether the run's training process is alive; None when it ran on another host."""
-    if not status.pid or status.host != socket.gethostname():
-        return None
-    try:
-        os.kill(status.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by another user
-    return True
+    return processes.alive_here(status.pid, status.host)
 
 
 def open_run(path: str | Path) -> RunFolder:

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from cnnzoo import runs
+from cnnzoo import processes, runs
 from cnnzoo.cluster import parse_tf_config
 from cnnzoo.config import Config, load_config, to_dict
 from cnnzoo.errors import CnnzooError, ConfigError
@@ -110,12 +110,8 @@ def _check_not_running(run_dir: Path, status: runs.RunRecord) -> None:
     cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
     if cluster is not None and not cluster.chief:
         return  # a worker resuming beside its chief, which has just marked the run running
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not processes.is_alive(pid):
         return  # the process died (killed, crashed): resuming is what it needs
-    except PermissionError:
-        pass
     raise CnnzooError(
         f"{run_dir} is still being trained by process {pid}. Stop it first (Ctrl-C), then resume."
     )

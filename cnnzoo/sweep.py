@@ -20,18 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from cnnzoo import processes, sweep_storage
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError, ConfigError
 from cnnzoo.sweep_space import Space, check_space
 from cnnzoo.sweep_states import FINISHED, SKIPPED
 
 STUDY_FILE = "study.db"
-HEARTBEAT_SECONDS = 10  # a trial's process records it is alive this often ...
-GRACE_SECONDS = 40  # ... and is taken for dead (from another machine) after this long without
-MAX_RETRIES = 3  # times one trial's parameters are retried after its process died
 MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
@@ -126,9 +123,9 @@ def prepare(settings: SweepSettings) -> Sweep:
     study_name = settings.study or f"{base.name}-{settings.space.path.stem}"
     if settings.storage is None:
         folder.mkdir(parents=True, exist_ok=True)
-        storage = _open_storage(f"sqlite:///{(folder / STUDY_FILE).resolve()}")
+        storage = sweep_storage.open_storage(f"sqlite:///{(folder / STUDY_FILE).resolve()}")
     else:
-        storage = _open_storage(settings.storage)
+        storage = sweep_storage.open_storage(settings.storage)
         folder.mkdir(parents=True, exist_ok=True)
     sweep = Sweep(settings, base, folder, storage, study_name, budget)
     _create_study(sweep)
@@ -139,54 +136,6 @@ class SweepWarning(UserWarning):
     """Printed as one `warning:` line by the CLI."""
 
     __module__ = "cnnzoo.sweep"
-
-
-def _open_storage(url: str) -> Any:
-    import sqlalchemy.exc
-
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRIES, inherit_intermediate_values=True
-                ),
-            )
-        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-            if _creating_elsewhere(error):  # another process creates the same tables right now
-                time.sleep(0.5 * (attempt + 1))
-                continue
-            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            raise ConfigError(
-                f"Cannot open the study database {_hide_password(url)}: {reason}. Check the URL "
-                "(e.g. sqlite:///sweep.db, postgresql://user@host/db) and that the server is "
-                "reachable."
-            ) from None
-    raise ConfigError(f"Cannot create the study database {_hide_password(url)}: it stays locked.")
-
-
-def _creating_elsewhere(error: Exception) -> bool:
-    """Whether `error` is a race with another process creating the same database schema."""
-    import sqlalchemy.exc
-
-    text = str(error).lower()
-    if isinstance(error, sqlalchemy.exc.IntegrityError):
-        return True
-    return isinstance(error, sqlalchemy.exc.OperationalError) and (
-        "already exists" in text or "database is locked" in text
-    )
-
-
-def _hide_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def _create_study(sweep: Sweep) -> None:
@@ -229,30 +178,19 @@ def count(study: optuna.Study) -> Counts:
     )
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return True  # unknown: leave it to the heartbeat
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
 def fail_dead_local_trials(sweep: Sweep, study: optuna.Study) -> list[int]:
     """Fail and queue again the running trials of processes on this machine that died.
 
-    (Trials of other machines are failed by Optuna's heartbeat check after GRACE_SECONDS.)
+    (Trials of other machines are failed by Optuna's heartbeat check: `sweep_storage`.)
     """
-    storage, host = sweep.storage, socket.gethostname()
+    storage = sweep.storage
     study_id = storage.get_study_id_from_name(sweep.study_name)
     retry = storage.get_heartbeat_stale_trial_callback()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        if attrs.get("host") != host or _alive(attrs.get("pid")) or attrs.get("pid") == os.getpid():
+        # Unknown (another host, no pid): left to the heartbeat.
+        if processes.alive_here(attrs.get("pid"), attrs.get("host")) is not False:
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
@@ -290,7 +228,7 @@ def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
             if not waiting_said:
                 log(f"Waiting for {counts.running} running trial(s) of other processes to finish.")
                 waiting_said = True
-            time.sleep(HEARTBEAT_SECONDS / 2)
+            time.sleep(sweep_storage.HEARTBEAT_SECONDS / 2)
             continue
         # Seeded per trial, so a lone process is reproducible; processes running side by side
         # (others have trials running) draw differently.

@@ -26,6 +26,7 @@ import contextlib
 import json
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import benchkit
@@ -72,17 +73,28 @@ def generate(workdir: Path, size: str) -> dict[str, Path]:
 def run_config(path: Path, overrides: list[str], output: Path) -> dict:
     """Train and test one config; its dataset, epochs, accuracies and seconds."""
     import keras
+    import tensorflow as tf
 
     from cnnzoo.evaluation import evaluate_run
     from cnnzoo.training import train_from_config
 
+    # "triggered tf.function retracing": an artefact of training every config in one process.
+    tf.get_logger().setLevel("ERROR")
     config = load_config(path, overrides)
     keras.backend.clear_session()
     output.parent.mkdir(parents=True, exist_ok=True)
     # Keras' per-epoch lines go to a log beside the run, not between the table's progress lines.
     log = open(output.parent / f"{output.name}.log", "w", encoding="utf-8")  # noqa: SIM115
-    with log, contextlib.redirect_stdout(log), benchkit.Timer() as timer:
+    with (
+        log,
+        contextlib.redirect_stdout(log),
+        warnings.catch_warnings(record=True) as caught,
+        benchkit.Timer() as timer,
+    ):
+        warnings.simplefilter("always")
         run_dir = train_from_config(config, output, log=print)
+        for warning in caught:  # the whole warning goes to the log, its gist to the progress line
+            print(f"{warning.category.__name__}: {warning.message}")
     assert run_dir is not None
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
@@ -100,6 +112,10 @@ def run_config(path: Path, overrides: list[str], output: Path) -> dict:
         "test": test,
         "seconds": timer.wall,
         "cpu_seconds": timer.cpu,
+        # cnnzoo's own warnings (training health), by their gist; all of them are in the log.
+        "warnings": sorted(
+            {str(w.message).split(":")[0] for w in caught if w.category.__module__[:6] == "cnnzoo"}
+        ),
     }
 
 
@@ -190,7 +206,9 @@ def main() -> None:
             overrides.append(f"data.path={args.directory}")
         output = workdir / "runs" / name / time.strftime("%Y%m%d-%H%M%S")
         rows.append({**run_config(path, overrides, output), "without_weights": without_weights})
-        benchkit.say(f"{name}: done in {rows[-1]['seconds']:.0f} s", args.markdown)
+        warned = "; ".join(rows[-1]["warnings"])
+        said = f" (warned: {warned})" if warned else ""
+        benchkit.say(f"{name}: done in {rows[-1]['seconds']:.0f} s{said}", args.markdown)
     print("\n" + format_table(rows, not args.real, args.markdown) + "\n")
     benchkit.say(f"{benchkit.machine()} at the end", args.markdown)
     if args.json:

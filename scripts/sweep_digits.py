@@ -65,9 +65,9 @@ def main() -> None:
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     digits = work / "digits.npz"
-    subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "digits_npz.py"), str(digits)], check=True
-    )
+    if not digits.exists():
+        make_digits = REPO / "scripts" / "make_digits.py"
+        subprocess.run([sys.executable, str(make_digits), "npz", str(digits)], check=True)
     sets = ["--set", f"data.path={digits}", "--set", f"train.epochs={args.epochs}"]
     cli = [sys.executable, "-m", "cnnzoo"]
 

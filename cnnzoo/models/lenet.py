@@ -29,7 +29,7 @@ class Options(ModelOptions):
     name: Literal["lenet"] = "lenet"
     variant: Variant = Field(
         default="classic",
-        description="classic (sigmoid, average pooling, as LeCun et al. 1998) or modern (ReLU, "
+        description="classic (the chapter's: sigmoid, average pooling) or modern (ReLU, "
         "max pooling, batch normalisation)",
     )
 
