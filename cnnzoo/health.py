@@ -8,11 +8,9 @@ Two failures are recognised from the epoch-end training logs (`diagnose`, a pure
   or rising by half over its best for two epochs in a row.
 Two more from probes of the network on one fixed training batch (`cnnzoo/probes.py`) when
 fitting starts and at each epoch end (`diagnose_network`, a pure function):
-- exploding gradients: a non-finite gradient norm while the loss is still finite, or a norm three
-  orders of magnitude above the start's (the loss follows a few steps later, often as NaN);
-- dead activations: most units of a ReLU layer output zero for every probe image, and they died
-  during training (small maps deep in GoogLeNet start half "dead" at 28x28): such units pass no
-  gradient and rarely come back.
+- exploding gradients: a non-finite gradient norm at a finite loss, or 1,000 times the start's;
+- dead activations: 80% of the units of a ReLU layer zero for every probe image, and more than at the
+  start (small maps can start silent): they pass no gradient and rarely come back.
 NaN and infinite losses are stopped at once by training's NaN guard. `HealthMonitor` reports the
 first finding (by `KINDS` when several show in one epoch) as a cnnzoo `warning:` line and to the
 run record, then goes on or stops training as `train.on_collapse` says.
@@ -36,7 +34,7 @@ CHANCE_ACCURACY_FACTOR = 1.5  # training accuracy at most this many times 1/C is
 DIVERGED_LOSS_FACTOR = 3.0  # a loss this many times ln(C) means the weights have blown up
 RISING_FACTOR = 1.5  # loss above its best by this factor, twice in a row, is divergence
 EXPLODING_FACTOR = 1000.0  # a gradient norm this many times the start's has exploded
-DEAD_FRACTION = 0.5  # a ReLU layer with at least this share of dead units ("most")...
+DEAD_FRACTION = 0.8  # a ReLU layer with at least this share of dead units...
 DEAD_RISE = 0.25  # ...up by at least this much since fitting started
 # When one epoch shows several: the cause before its consequences.
 KINDS = ("exploding gradients", "divergence", "dead activations", "collapse")

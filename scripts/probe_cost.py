@@ -5,7 +5,8 @@ real digits from scripts/make_digits.py): once as `cnnzoo train` runs (the healt
 dead ReLUs and the gradient norm on a fixed batch when fitting starts and at each epoch end),
 once with the probes switched off (the loss checks still run). Prints whole-process wall and CPU
 seconds, the steady-state epoch (median of epochs 2..n, from history.json) as steps per second,
-and the CPU seconds spent inside the probe itself.
+the seconds spent inside the probe itself, and what it saw: the gradient norm when fitting
+started and at each epoch end, and the largest share of dead units in any ReLU layer.
 
     python scripts/make_digits.py npz data/digits.npz
     python scripts/probe_cost.py --data data/digits.npz --epochs 4 \
@@ -30,7 +31,7 @@ def worker(args: argparse.Namespace) -> None:
     from cnnzoo.config import load_config
     from cnnzoo.training import train_from_config
 
-    spent = {"calls": 0, "cpu": 0.0, "wall": 0.0}
+    spent = {"calls": 0, "cpu": 0.0, "wall": 0.0, "seen": []}
     if args.worker == "off":
         monitor = health.monitor
         health.monitor = lambda *a, **k: monitor(*a[:4])  # no sample: no probe
@@ -40,7 +41,9 @@ def worker(args: argparse.Namespace) -> None:
         def timed(self, model):
             start, wall = time.process_time(), time.perf_counter()
             try:
-                return measure(self, model)
+                probe = measure(self, model)
+                spent["seen"].append([probe.gradient_norm, max(probe.dead.values(), default=0.0)])
+                return probe
             finally:
                 spent["calls"] += 1
                 spent["cpu"] += time.process_time() - start
@@ -74,6 +77,7 @@ def worker(args: argparse.Namespace) -> None:
             "probe_calls": spent["calls"],
             "probe_cpu": spent["cpu"],
             "probe_wall": spent["wall"],
+            "seen": spent["seen"],
             "health": getattr(record, "health", None),
         },
     )
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                     str(result["probe_calls"]),
                     f"{result['probe_wall']:.2f}",
                     f"{result['probe_cpu']:.2f}",
+                    " -> ".join(f"{norm:.3g}" for norm, _ in result["seen"]) or "-",
+                    f"{max((dead for _, dead in result['seen']), default=0):.0%}",
                     (result["health"] or {}).get("kind", "-"),
                 ]
             )
@@ -121,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         "probe wall s",
         "probe CPU s",
     ]
-    print(benchkit.render([*headers, "finding"], rows, args.markdown))
+    seen = ["gradient norm (start, each epoch)", "most dead in a layer", "finding"]
+    print(benchkit.render([*headers, *seen], rows, args.markdown))
     print(benchkit.machine())
     return 0
 
