@@ -9,8 +9,8 @@ Two failures are recognised from the epoch-end training logs (`diagnose`, a pure
 Two more from probes of the network on one fixed training batch (`cnnzoo/probes.py`) when
 fitting starts and at each epoch end (`diagnose_network`, a pure function):
 - exploding gradients: a non-finite gradient norm at a finite loss, or 1,000 times the start's;
-- dead activations: 80% of the units of a ReLU layer zero for every probe image, and more than at the
-  start (small maps can start silent): they pass no gradient and rarely come back.
+- dead activations: 80% of a ReLU layer's units zero for every probe image, and more than at
+  the start (small maps can start silent): they pass no gradient and rarely come back.
 NaN and infinite losses are stopped at once by training's NaN guard. `HealthMonitor` reports the
 first finding (by `KINDS` when several show in one epoch) as a cnnzoo `warning:` line and to the
 run record, then goes on or stops training as `train.on_collapse` says.

@@ -21,9 +21,10 @@ def _probe(norm: float, **dead: float) -> Probe:
 
 
 def test_a_healthy_network_is_not_flagged() -> None:
-    # What a healthy tutorial CNN on the digits shows: the norm falls, few units die.
+    # What healthy runs on the digits show: the norm falls, some units die (the monkeys recipe
+    # has 53% of its dense layer dead after epoch 1, and learns).
     start = _probe(33.2, conv1=0.0, dense=0.02)
-    for now in (_probe(4.1, conv1=0.03, dense=0.16), _probe(0.7, conv1=0.06, dense=0.16)):
+    for now in (_probe(4.1, conv1=0.03, dense=0.53), _probe(0.7, conv1=0.06, dense=0.16)):
         assert diagnose_network(start, now, 2, 0.001) is None
     assert diagnose_network(start, _probe(3000.0, dense=0.1), 2, 0.001) is None  # 90 times
 
@@ -43,20 +44,23 @@ def test_a_non_finite_or_thousandfold_gradient_norm_has_exploded() -> None:
 
 def test_most_units_of_a_layer_dying_is_reported_with_the_layer() -> None:
     start = _probe(33.2, conv1=0.0, conv2=0.0, dense=0.02)
-    now = _probe(1.2, conv1=0.22, conv2=0.6, dense=0.92)
+    now = _probe(1.2, conv1=0.22, conv2=0.85, dense=0.92)
     finding = diagnose_network(start, now, 1, 0.03, ["recipe_mnist"])
     assert finding is not None and finding.kind == "dead activations"
     assert finding.seen.startswith(
         "at epoch 1's end 92% of the 128 units of ReLU layer dense output zero for all 64 fixed "
-        "training images (2% when training started); also dead: conv2 60%"
+        "training images (2% when training started); also dead: conv2 85%"
     )
     assert "a warm-up" in finding.advice and "cnnzoo train -c recipe_mnist" in finding.advice
 
 
 def test_units_dead_from_the_start_are_not_a_finding() -> None:
-    # GoogLeNet at 28x28: 1x1 maps deep inside, half of some layers silent from initialisation.
-    start = _probe(0.25, inception_4a_pool_proj=0.53)
-    assert diagnose_network(start, _probe(0.2, inception_4a_pool_proj=0.6), 1, 0.001) is None
+    # Small maps (GoogLeNet at 28x28 has 1x1 maps deep inside) can leave units silent from
+    # initialisation: only a share that rose since the start counts.
+    start = _probe(0.25, inception_4a_pool_proj=0.7)
+    assert diagnose_network(start, _probe(0.2, inception_4a_pool_proj=0.85), 1, 0.001) is None
+    finding = diagnose_network(start, _probe(0.2, inception_4a_pool_proj=0.95), 1, 0.001)
+    assert finding is not None and finding.kind == "dead activations"
 
 
 def _model(*between: keras.layers.Layer) -> keras.Model:
