@@ -73,6 +73,10 @@ class HistoryWriter(keras.callbacks.Callback):
         self._learning_rate = current_learning_rate(self.model.optimizer)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            # A diverged epoch (NanGuard stops training and says where) is left out: the
+            # history ends at the last good epoch, as the checkpoints do, and plots stay finite.
+            return
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         row["learning_rate"] = self._learning_rate
         row["seconds"] = round(time.perf_counter() - self._start, 3)
@@ -95,6 +99,14 @@ class NanGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and self.where is None and not math.isfinite(float(loss)):
             self.where = f"epoch {self._epoch + 1}, step {batch + 1}"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        # Every step's loss finite but their mean not (it overflowed): stop here too, so the
+        # epoch the history and checkpoints leave out is always reported.
+        loss = (logs or {}).get("loss")
+        if loss is not None and self.where is None and not math.isfinite(float(loss)):
+            self.where = f"epoch {epoch + 1} (its mean loss)"
             self.model.stop_training = True
 
 

@@ -2,10 +2,9 @@
 
 The command modules (`cli_config`, `cli_models`, `cli_runs`, `cli_explain`) are registered
 here, the only place with the Typer app. Every command's errors go through one handler,
-`_Commands.invoke`: a CnnzooError becomes `error:` lines and its exit code (2 for config errors,
-1 otherwise), a usage error Typer finds (a bad choice, a missing argument) one `error:` line and
-exit code 2, before the command runs. TensorFlow is imported lazily inside the commands that
-need it, so `cnnzoo --help` and `cnnzoo config validate` stay fast.
+`cli_common.Commands` (what becomes which `error:` line and exit code is described there).
+TensorFlow is imported lazily inside the commands that need it, so `cnnzoo --help` and
+`cnnzoo config validate` stay fast.
 """
 
 from __future__ import annotations
@@ -14,62 +13,17 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
-
-try:  # Typer 0.2x carries its own copy of Click; older Typers use Click itself.
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from cnnzoo import __version__, cli_config, cli_explain, cli_models, cli_runs, cli_sweep
-from cnnzoo.cli_common import ConfigOption, SetOption, needs_tensorflow
-from cnnzoo.errors import CnnzooError, ConfigError
-
-_state = {"debug": False}
-
-
-def _print_error(message: str) -> None:
-    for line in message.splitlines() or ["unknown error"]:
-        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
-
-
-def _usage_error(error: click_exceptions.UsageError) -> typer.Exit:
-    """Print a usage error as one `error:` line; the exit to raise (code 2)."""
-    if isinstance(error, getattr(click_exceptions, "NoArgsIsHelpError", ())):
-        raise error  # `cnnzoo config` alone prints its help
-    message = error.format_message().replace("Value error, ", "")
-    where = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
-    _print_error(message + where)
-    return typer.Exit(2)
-
-
-class _Commands(TyperGroup):
-    """The top-level command group: the one place where errors become `error:` lines."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
-        try:  # `cnnzoo --bogus`: the group's own options
-            return super().make_context(*args, **kwargs)
-        except click_exceptions.UsageError as error:
-            raise _usage_error(error) from None
-
-    def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CnnzooError as error:
-            if _state["debug"]:
-                raise
-            _print_error(str(error) or type(error).__name__)
-            raise typer.Exit(error.exit_code) from None
-        except click_exceptions.UsageError as error:  # a command's options and arguments
-            raise _usage_error(error) from None
-
+from cnnzoo.cli_common import Commands, ConfigOption, SetOption, needs_tensorflow, state
+from cnnzoo.errors import ConfigError
 
 app = typer.Typer(
     name="cnnzoo",
-    cls=_Commands,
+    cls=Commands,
     help="Train the classic convolutional networks faithfully, from a YAML config.",
     no_args_is_help=True,
     add_completion=False,
@@ -102,7 +56,7 @@ def _main(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
+    state["debug"] = debug
     # Quieten TensorFlow's C++ start-up chatter unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.showwarning = _show_warning

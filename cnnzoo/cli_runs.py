@@ -25,7 +25,11 @@ def evaluate(
     run_dir: RunArgument,
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Dataset file or folder (default: the one the run used)."),
+        typer.Option(
+            "--data",
+            help="Dataset file or folder (default: the one the run used). Other data gets its "
+            "own files, named after it (evaluation-test-on-NAME.json); the run's own are kept.",
+        ),
     ] = None,
     split: Annotated[
         Split | None,

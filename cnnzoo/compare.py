@@ -22,6 +22,7 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "best_epoch": ("best epoch", False),
     "test_accuracy": ("test acc", True),
     "epochs": ("epochs", True),
+    "status": ("status", False),
     "seconds_per_epoch": ("s/epoch", False),
     "images_per_second": ("images/s", True),
 }
@@ -69,6 +70,12 @@ def _held_out_accuracy(run: RunFolder) -> float | None:
     return None
 
 
+def _status(run: RunFolder) -> str:
+    """'completed', 'running, 3 of 10 epochs', 'stopped after 3 of 10 epochs, resumable'..."""
+    state = run.state()
+    return state.summary() if state else "unknown (no run.json)"
+
+
 def leaderboard_row(run: RunFolder) -> dict[str, Any]:
     """One run's leaderboard entry, None where the run has no such figure (yet)."""
     rows = run.history()
@@ -90,6 +97,7 @@ def leaderboard_row(run: RunFolder) -> dict[str, Any]:
         "best_epoch": best[0] if best and best[1] == "val_accuracy" else None,
         "test_accuracy": _held_out_accuracy(run),
         "epochs": len(rows),
+        "status": _status(run),
         "seconds_per_epoch": per_epoch,
         "images_per_second": images / per_epoch if images and per_epoch else None,
     }

@@ -259,14 +259,12 @@ def apply(plan: Plan, hardware: HardwareConfig) -> Any:
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration()] * plan.cpu_devices
             )
-    except RuntimeError:
-        # TensorFlow already started in this process (a notebook, a test): keep what exists if it
-        # matches the plan, since visible and logical devices cannot change after start-up.
-        if len(tf.config.list_logical_devices("CPU")) < plan.cpu_devices:
-            raise CnnzooError(
-                f"hardware.cpu_devices={plan.cpu_devices} needs a fresh process: TensorFlow "
-                "already started with fewer CPU devices."
-            ) from None
+    except RuntimeError as error:
+        # TensorFlow already started in this process (a notebook, a test): devices cannot change
+        # after start-up. Keep what exists if it serves the plan; say what was not applied.
+        from cnnzoo.device_setup import warn_or_refuse
+
+        warn_or_refuse(plan, hardware, tf, error)
     if plan.strategy == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if plan.strategy == "mirrored":

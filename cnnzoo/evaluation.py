@@ -136,6 +136,13 @@ class Evaluation:
     split: str
     metrics: dict[str, Any]
     files: list[Path]
+    key: str = ""  # what its files are named after (runs.evaluation_key); default the split
+    data_path: str | None = None  # other data than the run's own (`--data`), else None
+
+    @property
+    def file_key(self) -> str:
+        """The evaluation's files are `evaluation-<file_key>.json` and so on."""
+        return self.key or self.split
 
 
 def evaluate_run(
@@ -151,6 +158,9 @@ def evaluate_run(
     if split not in runs.SPLITS:
         raise CnnzooError(f"--split must be one of {', '.join(runs.SPLITS)}. Received: {split!r}")
     model_classes = run.require_classes()
+    run.require_writable("evaluate saves its predictions, metrics and plots there")
+    own = data_path is None or _same_data(run.config, Path(data_path))
+    key = runs.evaluation_key(run.path, split, data_path, own)
     model = run.load_model()
     from cnnzoo.data.pipeline import load_split  # TensorFlow, once the arguments are checked
     from cnnzoo.plots import plot_confusion
@@ -159,7 +169,7 @@ def evaluate_run(
     check_classes(model_classes, list(data_classes))
 
     probabilities, labels = predict_dataset(model, dataset)
-    saved = run.path / runs.predictions_file(split)
+    saved = run.path / runs.predictions_file(key)
     np.savez_compressed(saved, probabilities=probabilities, labels=labels)
     metrics = compute_metrics(probabilities, labels, model_classes, top_k)
     record = runs.EvaluationRecord(
@@ -170,28 +180,29 @@ def evaluate_run(
         evaluated=runs.now(),
         **metrics,
     )
-    files = [saved, *runs.write_evaluation(run.path, record)]
-    heatmap = run.path / runs.confusion_file(split, "png")
-    title = f"{run.label}, {split} split"
+    files = [saved, *runs.write_evaluation(run.path, record, key)]
+    heatmap = run.path / runs.confusion_file(key, "png")
+    title = f"{run.label}, {split} split" + ("" if own else f" of {Path(str(data_path)).name}")
     files.append(plot_confusion(metrics["confusion_matrix"], model_classes, heatmap, title))
     files += mistakes.write_mistakes(
-        run.path,
-        split,
-        probabilities,
-        labels,
-        dataset,
-        model_classes,
-        config.augment.rescale,
-        title,
+        run.path, key, probabilities, labels, dataset, model_classes, config.augment.rescale, title
     )
-    return Evaluation(run.path, split, metrics, files)
+    other = None if own else str(data_path)
+    return Evaluation(run.path, split, metrics, files, key, other)
+
+
+def _same_data(config: Config, data_path: Path) -> bool:
+    """Whether `data_path` is the very file or folder the run was trained on."""
+    trained_on = config.data.path
+    return trained_on is not None and Path(trained_on).resolve() == data_path.resolve()
 
 
 def format_report(evaluation: Evaluation) -> str:
     """The evaluation as readable text: summary, per-class table and confusion matrix."""
     m = evaluation.metrics
+    data = f" of {evaluation.data_path}" if evaluation.data_path else ""
     lines = [
-        f"Split: {evaluation.split} ({m['num_examples']} images)",
+        f"Split: {evaluation.split}{data} ({m['num_examples']} images)",
         f"Loss: {m['loss']:.4f}   Accuracy: {m['accuracy']:.4f}   "
         f"Top-{m['top_k']} accuracy: {m['top_k_accuracy']:.4f}",
         "",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnzoo.atomic import check_writable
 from cnnzoo.errors import CnnzooError
 from cnnzoo.results import open_run
 
@@ -130,8 +131,9 @@ def export_run(
     if fmt not in EXPORT_FORMATS:
         raise CnnzooError(f"--format must be one of {', '.join(EXPORT_FORMATS)}. Received: {fmt!r}")
     run = open_run(run_dir)
-    model = run.load_model()
     path = Path(output) if output else run.path / "export" / DEFAULT_NAMES[fmt]
+    check_writable(path, "--output" if output else "export", folder=fmt == "savedmodel")
+    model = run.load_model()
     path.parent.mkdir(parents=True, exist_ok=True)
     save = {"savedmodel": _save_savedmodel, "tflite": _save_tflite, "onnx": _save_onnx}[fmt]
     save(float32_model(model), path)

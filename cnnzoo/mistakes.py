@@ -89,7 +89,10 @@ def write_mistakes(
     rescale: float,
     title: str,
 ) -> list[Path]:
-    """Write the mistakes JSON (always), and the images and their grid (if there are mistakes)."""
+    """Write the mistakes JSON (always), and the images and their grid (if there are mistakes).
+
+    `split` names the files: the split, or `runs.evaluation_key` for other data (`test-on-x`).
+    """
     worst = worst_mistakes(probabilities, labels)
     predicted = probabilities.argmax(axis=1)
     records = [
@@ -145,7 +148,7 @@ def write_mistakes(
 
 def format_confused_pairs(evaluation: Any) -> str:
     """The evaluation's most confused pairs (from its mistakes JSON) as lines for the terminal."""
-    path = Path(evaluation.run_dir) / mistakes_file(evaluation.split, "json")
+    path = Path(evaluation.run_dir) / mistakes_file(evaluation.file_key, "json")
     summary = runs.read_json(path) if path.is_file() else {}
     pairs = summary.get("confused_pairs") or []
     if not pairs:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from cnnzoo.atomic import check_writable  # noqa: E402
 from cnnzoo.errors import CnnzooError  # noqa: E402
 from cnnzoo.runs import best_epoch  # noqa: E402
 
@@ -136,6 +139,10 @@ def plot_confusion(
     return path
 
 
+class PlotWarning(UserWarning):
+    """Something `cnnzoo plot` could not redraw."""
+
+
 def _output_path(output: Path | None, default: Path, fmt: str) -> Path:
     if fmt not in PLOT_FORMATS:
         raise CnnzooError(f"--format must be one of {', '.join(PLOT_FORMATS)}. Received: {fmt!r}")
@@ -182,10 +189,23 @@ def draw_run_plots(
         default = Path("comparison")
         title = f"{len(kept)} runs"
     curves = _output_path(output, default, fmt)
+    if output is None and len(runs) == 1:
+        runs[0].require_writable(f"plot draws {curves.name} there (or pass --output FILE)")
+    else:
+        check_writable(curves, "--output" if output else "plot")
+    # Heatmaps go beside their evaluations; a read-only run keeps the ones it has.
+    writable = [run for run in runs if os.access(run.path, os.W_OK | os.X_OK)]
+    for run in runs:
+        if run not in writable and run.evaluations():
+            warnings.warn(
+                f"{run.path} is not writable: its confusion heatmaps are not redrawn.",
+                PlotWarning,
+                stacklevel=2,
+            )
     curves.parent.mkdir(parents=True, exist_ok=True)
     labels = unique_labels([run for run, _ in kept])
     written = [plot_curves(labels, [rows for _, rows in kept], curves, title)]
-    for run in runs:
+    for run in writable:
         for split, result in run.evaluations().items():
             heatmap = run.path / confusion_file(split, fmt)
             title = f"{run.label}, {split} split"

@@ -7,6 +7,7 @@ module only reads through it. Nothing here imports TensorFlow until a model is l
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,15 @@ class RunFolder:
         """Where the trained model is (or will be) saved."""
         return self.path / runs.MODEL_FILE
 
+    def require_writable(self, writes: str) -> None:
+        """Refuse, before any work starts, a run folder this process may not write into."""
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise CnnzooError(
+                f"{self.path} is not writable (permission denied or a read-only file system), "
+                f"and {writes}. Change its permissions, or copy the run folder somewhere "
+                "writable and pass the copy."
+            )
+
     def require_classes(self) -> list[str]:
         """The class names, or a clear error if classes.json is missing."""
         names = self.class_names
@@ -88,35 +98,74 @@ class RunFolder:
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CnnzooError(f"Cannot load {self.model_path}: {first}") from None
 
+    def state(self) -> RunState | None:
+        """How far the run got and whether it can continue; None without run.json."""
+        return run_state(self.path)
+
     def _unfinished(self) -> str:
         """Why a run has no model yet, and the command that finishes it."""
-        status = runs.read_status(self.path)
-        if status is None:
+        state = self.state()
+        if state is None:
             return "no run.json records how far it got. Train it again, or pick a finished run."
-        done = f"{status.epochs_completed or 0} of {status.epochs} epochs"
+        done = state.epochs_done
         resume = f"`cnnzoo train --resume {self.path}`"
-        if status.status != "running":
-            return f"its training was {status.status} after {done}. Continue it with {resume}."
-        alive = _process_alive(status)
-        if alive is None:
+        if state.status != "running":
+            return f"its training was {state.status} after {done}. Continue it with {resume}."
+        if state.alive is None:
             return (
-                f"it is marked as being trained by process {status.pid} on {status.host} "
+                f"it is marked as being trained by process {state.pid} on {state.host} "
                 f"({done} done). Wait for it; if that process is gone, continue with {resume}."
             )
-        if alive:
+        if state.alive:
             return (
-                f"it is still being trained by process {status.pid} ({done} done). Wait for it "
+                f"it is still being trained by process {state.pid} ({done} done). Wait for it "
                 "to finish, or pick a finished run."
             )
         return (
-            f"its training stopped after {done} without finishing (process {status.pid} is "
-            f"gone: killed or crashed). Continue it with {resume}."
+            f"its training {state.summary()} (process {state.pid} is gone: killed or crashed). "
+            f"Continue it with {resume}."
         )
 
 
-def _process_alive(status: runs.RunRecord) -> bool | None:
-    """Whether the run's training process is alive; None when it ran on another host."""
-    return processes.alive_here(status.pid, status.host)
+@dataclass(frozen=True)
+class RunState:
+    """A run's progress from run.json, and whether its training process is still alive."""
+
+    status: str  # run.json's: running, completed, failed, interrupted (pruned in a sweep)
+    done: int  # epochs completed
+    planned: int | None
+    pid: int | None = None
+    host: str | None = None
+    alive: bool | None = None  # for a run marked running: None when it runs on another host
+
+    @property
+    def epochs_done(self) -> str:
+        """'3 of 10 epochs'."""
+        return f"{self.done} of {self.planned if self.planned is not None else '?'} epochs"
+
+    def summary(self) -> str:
+        """One short phrase: 'completed', 'running, 3 of 10 epochs', 'stopped after 3 of 10
+        epochs, resumable' (a killed run), 'failed after 1 of 10 epochs, resumable'..."""
+        if self.status == "completed":
+            return "completed"
+        if self.status == "running" and self.alive is not False:
+            where = f" on {self.host}" if self.alive is None and self.host else ""
+            return f"running{where}, {self.epochs_done}"
+        stopped = "stopped" if self.status == "running" else self.status  # killed: still marked
+        resumable = self.status in ("running", "interrupted", "failed")  # not a pruned trial
+        return f"{stopped} after {self.epochs_done}" + (", resumable" if resumable else "")
+
+
+def run_state(path: Path) -> RunState | None:
+    """The state of the run folder at `path`, or None if it has no run.json."""
+    status = runs.read_status(path)
+    if status is None:
+        return None
+    # Only a run marked running may be alive; None when it runs on another host (or no pid).
+    alive = processes.alive_here(status.pid, status.host) if status.status == "running" else False
+    return RunState(
+        status.status, status.epochs_completed or 0, status.epochs, status.pid, status.host, alive
+    )
 
 
 def open_run(path: str | Path) -> RunFolder:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cnnzoo import devices, runs
-from cnnzoo.atomic import save_model
+from cnnzoo.atomic import check_writable, save_model
 from cnnzoo.errors import CnnzooError
 
 if TYPE_CHECKING:
@@ -37,19 +37,7 @@ def check_new_run_dir(config: Config, output: Path | None = None) -> None:
             f"--output: {output} already holds files and is not a cnnzoo run folder; cnnzoo "
             "never writes into another folder. Pick a new or empty folder."
         )
-    existing = target
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise CnnzooError(
-            f"{where}: {existing} is a file, so no run folder can be made at {target}. "
-            "Pick a folder path."
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise CnnzooError(
-            f"{where}: {existing} is not writable, so no run folder can be made at {target}. "
-            "Pick a writable folder."
-        )
+    check_writable(target, where, folder=True)
 
 
 def new_run_dir(config: Config, output: Path | None = None) -> Path:

@@ -8,7 +8,9 @@ Writes are atomic, so a reader never sees half a file. Nothing here imports Tens
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,8 +39,25 @@ HistoryRow = dict[str, float]  # {"epoch": 1, "loss": ..., "val_accuracy": ..., 
 
 
 def evaluation_file(split: str) -> str:
-    """File name of the evaluation summary for `split`."""
+    """File name of the evaluation summary for `split` (or an `evaluation_key`)."""
     return f"evaluation-{split}.json"
+
+
+def evaluation_key(run_dir: Path, split: str, data_path: str | Path | None, own: bool) -> str:
+    """What an evaluation's files are named after: the split, plus the data if it is not own.
+
+    The run's own data gives `test` (`evaluation-test.json`, what compare and report show);
+    other data (`evaluate --data other.npz`) gives `test-on-other`, so it never replaces the
+    run's own evaluation. Another file with the same name elsewhere adds a hash of its path.
+    """
+    if own or data_path is None:
+        return split
+    path = Path(data_path).resolve()
+    key = f"{split}-on-{re.sub(r'[^A-Za-z0-9._-]+', '_', path.stem or path.name) or 'data'}"
+    saved = _read_optional(run_dir / evaluation_file(key))
+    if saved is not None and Path(saved.get("data_path") or "").resolve() != path:
+        key += "-" + hashlib.sha1(str(path).encode()).hexdigest()[:8]
+    return key
 
 
 def per_class_file(split: str) -> str:
@@ -248,9 +267,12 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     return dict(_read_optional(run_dir / METRICS_FILE) or {})
 
 
-def write_evaluation(run_dir: Path, record: EvaluationRecord) -> list[Path]:
-    """Write the evaluation's JSON summary, per-class CSV and confusion-matrix CSV."""
-    split = record.split
+def write_evaluation(run_dir: Path, record: EvaluationRecord, key: str | None = None) -> list[Path]:
+    """Write the evaluation's JSON summary, per-class CSV and confusion-matrix CSV.
+
+    `key` names the files (`evaluation_key`; default the record's split).
+    """
+    split = key or record.split
     summary = run_dir / evaluation_file(split)
     write_json(summary, asdict(record))
     columns = ["class", "precision", "recall", "f1", "support"]

@@ -215,13 +215,7 @@ def run_job(job: TrainingJob) -> None:
         ) from error
 
     if nan_guard.where:
-        message = (
-            f"The loss became NaN or infinite at {nan_guard.where}; training stopped. Lower "
-            f"train.learning_rate (now {config.train.learning_rate:g}) or check the data. The "
-            f"run folder {run_dir} is marked failed; its last good epoch is in "
-            f"{runs.CHECKPOINT_DIR}/."
-        )
-        run_record.fail(job, message)
+        run_record.fail(job, _nan_message(job, nan_guard.where))
     if monitor.finding and monitor.stop:
         message = f"{monitor.finding.message()}. Training stopped (train.on_collapse: stop)."
         run_record.fail(job, message)
@@ -229,6 +223,23 @@ def run_job(job: TrainingJob) -> None:
         run_record.finish(job, model)
     else:
         model.save(job.write_dir / runs.MODEL_FILE)  # every worker saves: saving may synchronise
+
+
+def _nan_message(job: TrainingJob, where: str) -> str:
+    """What a diverged run says: where, what to change, and what was kept (if anything)."""
+    state = runs.last_checkpoint(job.write_dir)
+    if state is None:
+        kept = "no epoch had finished, so no checkpoint or history was saved"
+    else:
+        kept = (
+            f"epochs 1-{state.epoch} are in {runs.HISTORY_CSV} and the last good one in "
+            f"{runs.CHECKPOINT_DIR}/{state.checkpoint}; the diverged epoch is left out"
+        )
+    return (
+        f"The loss became NaN or infinite at {where}; training stopped. Lower "
+        f"train.learning_rate (now {job.config.train.learning_rate:g}) or check the data. The "
+        f"run folder {job.run_dir} is marked failed: {kept}."
+    )
 
 
 def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]:

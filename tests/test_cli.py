@@ -140,6 +140,7 @@ def test_one_handler_turns_library_errors_into_one_line(tmp_path: Path) -> None:
         (["bogus"], 2),
         (["predict"], 2),
         (["config", "show", "mnist_lenet", "--bogus"], 2),
+        (["export", str(tmp_path)], 2),  # a missing option whose choices Click lists line by line
     ):
         result = run_cli(*args)
         assert result.returncode == code, (args, result.stderr)

@@ -124,7 +124,8 @@ def test_evaluate_on_the_training_split_with_another_data_file(mnist, private_ru
         app, ["evaluate", str(mnist), "--split", "train", "--data", str(other), "--top-k", "3"]
     )
     assert result.exit_code == 0, result.output
-    report = json.loads((mnist / "evaluation-train.json").read_text())
+    report = json.loads((mnist / "evaluation-train-on-copy.json").read_text())
+    assert not (mnist / "evaluation-train.json").exists()  # the run's own data is not `copy`
     assert report["data_path"] == str(other)
     assert report["num_examples"] == 540  # 600 less the 10% validation split
     assert "Top-3 accuracy" in result.output
@@ -158,7 +159,8 @@ def test_a_directory_run_evaluates_every_image_of_another_folder(
     data = make_class_folder(tmp_path / "more", ["cat", "dog", "fox"], 4, size=(40, 40), seed=5)
     result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--data", str(data)])
     assert result.exit_code == 0, result.output
-    assert "Split: validation (12 images)" in result.output
+    assert f"Split: validation of {data} (12 images)" in result.output
+    assert (run_dir / "evaluation-validation-on-more.json").is_file()
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -30,7 +31,8 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the shared monkeys run, evaluated on relabelled images.
 
     Each validation class folder holds the next class's images, so the evaluation has mistakes
-    however well the run learned.
+    however well the run learned. The copy's config points at that data, so it is the run's own
+    evaluation (`--data` would write `evaluation-validation-on-relabelled.json` beside it).
     """
     root = tmp_path_factory.mktemp("report")
     copy = root / "monkeys"
@@ -41,7 +43,10 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (folders / name).rename(folders / f"{name}.old")
     for index, name in enumerate(MONKEY_CLASSES):
         (folders / f"{name}.old").rename(folders / MONKEY_CLASSES[(index + 1) % 10])
-    result = runner.invoke(app, ["evaluate", str(copy), "--data", str(data)])
+    config = yaml.safe_load((copy / "config.yaml").read_text(encoding="utf-8"))
+    config["data"]["path"] = str(data)
+    (copy / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(copy)])
     assert result.exit_code == 0, result.output
     return copy
 
@@ -80,8 +85,7 @@ def test_evaluate_writes_mistakes_that_match_the_confusion_matrix(evaluated: Pat
 def test_evaluate_lists_the_confused_pairs(tmp_path: Path, evaluated: Path) -> None:
     copy = tmp_path / "again"
     shutil.copytree(evaluated, copy)
-    data = json.loads((copy / "evaluation-validation.json").read_text())["data_path"]
-    result = runner.invoke(app, ["evaluate", str(copy), "--data", data])
+    result = runner.invoke(app, ["evaluate", str(copy)])
     assert result.exit_code == 0, result.output
     first = _read(copy, "mistakes-validation.json")["confused_pairs"][0]
     assert "Most confused (true -> predicted)" in result.output
