@@ -50,11 +50,20 @@ def evaluate(
 @needs_tensorflow
 def predict(
     run_dir: RunArgument,
-    images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
+    images: Annotated[
+        list[Path],
+        # readable=False: an unreadable file is reported by predict (one error line, the others
+        # still predicted), not refused as a usage error.
+        typer.Argument(help="Image files or folders of images.", readable=False),
+    ],
     top_k: Annotated[int, typer.Option("--top-k", help="Classes to show per image.", min=1)] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Predict classes for images; exit 1 if any file could not be read (others still predicted)."""
+    """Predict classes for images; exit 1 if any file could not be read (others still predicted).
+
+    A folder's files are the ones training would read; those that are not images are skipped
+    with a warning.
+    """
     from cnnzoo.predict import predict_images
 
     report = predict_images(run_dir, images, top_k)
@@ -62,6 +71,8 @@ def predict(
         typer.echo(json.dumps(report.to_json(), indent=2))
     elif report.predictions:
         typer.echo(report.to_text())
+    for path, reason in report.skipped:
+        typer.secho(f"warning: {path}: skipped, {reason}", fg=typer.colors.YELLOW, err=True)
     for path, reason in report.failures:
         typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
     if report.failures:

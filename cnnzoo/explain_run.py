@@ -6,6 +6,7 @@ preprocess them. Everything else comes from the run folder.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnzoo.errors import CnnzooError, ConfigError
-from cnnzoo.predict import expand_images, top_classes
+from cnnzoo.predict import expand_images, sort_out, top_classes
 from cnnzoo.results import RunFolder, open_run
 
 EXPLAIN_DIR = "explain"
@@ -42,13 +43,16 @@ class ExplainReport:
 
 def _read_images(run: RunFolder, paths: Sequence[str | Path]):
     """(readable paths, preprocessed images, failures), as `cnnzoo predict` reads them."""
-    files, failures = expand_images(paths)
+    files, found, failures = expand_images(paths)
     if not files:
         return [], None, failures
-    from cnnzoo.data.pipeline import load_images
+    from cnnzoo.data.pipeline import BadFilesWarning, load_images
 
     images, unreadable = load_images(files, run.config)
-    failures.extend((Path(path), reason) for path, reason in unreadable)
+    skipped, failed_reads = sort_out(unreadable, found)
+    for path, reason in skipped:
+        warnings.warn(f"{path}: skipped, {reason}", BadFilesWarning, stacklevel=2)
+    failures.extend(failed_reads)
     failed = {Path(path) for path, _ in unreadable}
     return [p for p in files if p not in failed], images, failures
 

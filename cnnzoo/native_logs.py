@@ -26,6 +26,7 @@ _NOISE = (
     "computation_placer.cc",
     "jpeg_mem.cc",  # libjpeg's complaints about a bad file, which cnnzoo names itself
     "jpeg::Uncompress failed",
+    "Improper call to JPEG library",  # libjpeg on a file cut short in its header
     "Created TensorFlow Lite XNNPACK delegate",
 )
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} ")

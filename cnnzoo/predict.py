@@ -9,11 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from cnnzoo.data.folders import candidate_images
 from cnnzoo.errors import CnnzooError
 from cnnzoo.results import open_run
-
-# Files a folder expands to; a file named on the command line is tried whatever its extension.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 @dataclass(frozen=True)
@@ -26,10 +24,12 @@ class Prediction:
 
 @dataclass
 class PredictionReport:
-    """Predictions for the readable images, and (path, reason) for the others."""
+    """Predictions for the readable images; (path, reason) for the files that failed (errors)
+    and for the files found in a folder that are not images (skipped with a warning)."""
 
     predictions: list[Prediction] = field(default_factory=list)
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for `--json`."""
@@ -42,6 +42,7 @@ class PredictionReport:
                 for p in self.predictions
             ],
             "failures": [{"path": str(path), "error": reason} for path, reason in self.failures],
+            "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped],
         }
 
     def to_text(self) -> str:
@@ -53,23 +54,46 @@ class PredictionReport:
         return "\n".join(lines)
 
 
-def expand_images(paths: Sequence[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files as given, folders as the image files inside them (recursively, sorted)."""
+def _missing(path: Path) -> str:
+    """Why `path` is neither a file nor a folder, in the system's words."""
+    try:
+        path.stat()
+    except OSError as error:
+        return (error.strerror or type(error).__name__).lower()
+    return "not a regular file or folder"
+
+
+def expand_images(
+    paths: Sequence[str | Path],
+) -> tuple[list[Path], set[Path], list[tuple[Path, str]]]:
+    """Files as given, folders as the files inside them that training would read too
+    (`candidate_images`); which files came from a folder; and the paths that failed."""
     files: list[Path] = []
+    found: set[Path] = set()
     failures: list[tuple[Path, str]] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-            if not found:
-                failures.append((path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"))
-            files.extend(found)
+            inside = candidate_images(path)
+            if not inside:
+                failures.append((path, "no files in this folder"))
+            files.extend(inside)
+            found.update(inside)
         elif path.is_file():
             files.append(path)
         else:
-            failures.append((path, "no such file or folder"))
-    return files, failures
+            failures.append((path, _missing(path)))
+    return files, found, failures
+
+
+def sort_out(
+    unreadable: list[tuple[Path, str]], found: set[Path]
+) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """(skipped, failures): a file found in a folder that is not an image is skipped, as
+    training skips it; a file named on the command line, or one that cannot be read, failed."""
+    from cnnzoo.data.bad_files import UNREADABLE
+
+    skipped = [(p, why) for p, why in unreadable if p in found and why == UNREADABLE]
+    return skipped, [(p, why) for p, why in unreadable if (p, why) not in skipped]
 
 
 def top_classes(
@@ -92,14 +116,16 @@ def predict_images(
     run = open_run(run_dir)
     class_names = run.require_classes()
     model = run.load_model()
-    files, failures = expand_images(paths)
+    files, found, failures = expand_images(paths)
     report = PredictionReport(failures=failures)
     if not files:
         return report
     from cnnzoo.data.pipeline import load_images
 
     images, unreadable = load_images(files, run.config)
-    report.failures.extend((Path(path), reason) for path, reason in unreadable)
+    skipped, failed_reads = sort_out(unreadable, found)
+    report.skipped.extend(skipped)
+    report.failures.extend(failed_reads)
     failed = {Path(path) for path, _ in unreadable}
     readable = [path for path in files if path not in failed]
     assert len(readable) == len(images), "load_images returns one image per readable file"

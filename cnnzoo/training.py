@@ -36,6 +36,7 @@ from cnnzoo import (
 )
 from cnnzoo.callbacks import NanGuard, run_callbacks, sigterm_as_interrupt
 from cnnzoo.config import Config
+from cnnzoo.data import bad_files
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models import MODELS
 
@@ -263,6 +264,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
         *own,
         *job.callbacks,
     ]
+    callbacks.append(bad_files.EpochNote())  # names the epoch in warnings about failing files
     steps = config.train.steps_per_epoch
     multi_worker = plan.strategy == "multi_worker"
     model = None

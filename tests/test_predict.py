@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,7 +15,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cnnzoo.cli import app
+from cnnzoo.data.bad_files import UNREADABLE
 from cnnzoo.predict import expand_images
+
+from .helpers import run_cli
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +77,7 @@ def test_unreadable_file_is_reported_and_the_others_still_predicted(mnist, digit
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2
     assert any(str(broken) in line and "not a decodable image" in line for line in errors)
-    assert any("missing.png: no such file or folder" in line for line in errors)
+    assert any("missing.png: no such file or directory" in line for line in errors)
     assert "Traceback" not in result.stderr
 
 
@@ -85,15 +90,54 @@ def test_monkey_predictions_use_common_names_on_real_jpegs(monkeys):
     assert names <= set(classes) and "n8" not in names
 
 
-def test_expand_images_keeps_named_files_and_filters_folders(tmp_path):
+def test_expand_images_keeps_named_files_and_takes_a_folders_files_as_training_does(tmp_path):
     (tmp_path / "a.JPG").write_bytes(b"x")
     (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".DS_Store").write_text("x")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "b.png").write_bytes(b"x")
+    (tmp_path / "sub" / "b").write_bytes(b"x")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.png").write_bytes(b"x")
     named = tmp_path / "notes.txt"
-    files, failures = expand_images([tmp_path, named, tmp_path / "empty"])
-    assert files == [tmp_path / "a.JPG", tmp_path / "sub" / "b.png", named]
-    assert failures == [(tmp_path / "empty", "no such file or folder")]
+    files, found, failures = expand_images([tmp_path, named, tmp_path / "empty"])
+    assert files == [tmp_path / "a.JPG", named, tmp_path / "sub" / "b", named]
+    assert found == {tmp_path / "a.JPG", named, tmp_path / "sub" / "b"}
+    assert failures == [(tmp_path / "empty", "no such file or directory")]
+
+
+def test_predict_and_training_read_the_same_files_of_a_folder(monkeys, tmp_path):
+    """An extensionless JPEG is predicted (training reads it too); a folder's text file is
+    skipped with a warning naming it and why, and the command succeeds."""
+    from cnnzoo.data.folders import candidate_images
+
+    source = monkeys.parent.parent / "monkeys" / "validation" / "validation" / "n8"
+    folder = Path(shutil.copytree(source, tmp_path / "n8"))
+    jpeg = next(folder.iterdir())
+    (folder / "no_extension").write_bytes(jpeg.read_bytes())
+    (folder / "notes.txt").write_text("a note, not a monkey\n")
+    result = run_cli("predict", str(monkeys), str(folder))
+    assert result.returncode == 0, result.stderr
+    predicted = {line.split(": ", 1)[0] for line in result.stdout.splitlines()}
+    assert predicted == {str(p) for p in candidate_images(folder)} - {str(folder / "notes.txt")}
+    assert str(folder / "no_extension") in predicted
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"warning: {folder / 'notes.txt'}: skipped, {UNREADABLE}"], result.stderr
+
+
+def test_named_paths_that_cannot_be_read_are_one_error_line_each(mnist, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x\n")
+    (tmp_path / "empty").mkdir()
+    expected = {
+        tmp_path / "missing.jpg": "no such file or directory",
+        notes / "digit.png": "not a directory",
+        tmp_path / "empty": "no files in this folder",
+    }
+    result = run_cli("predict", str(mnist), *map(str, expected))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "Traceback" not in result.stderr and "Usage" not in result.stderr
+    assert result.stderr.splitlines() == [f"error: {path}: {why}" for path, why in expected.items()]
+    assert notes.read_text() == "x\n"
 
 
 def test_predict_needs_a_finished_run(mnist, tmp_path):

@@ -34,6 +34,18 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
+def candidate_images(folder: Path) -> list[Path]:
+    """Every file under `folder` that cnnzoo tries as an image, sorted: training and predict
+    agree on this. Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints/`) are not data;
+    any other file counts whatever its extension, and its content decides whether it decodes."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
 def list_class_folders(root: Path, what: str) -> tuple[list[str], list[list[Path]]]:
     """Sorted class folder names under `root` and, for each, every (non-hidden) file in it.
 
@@ -50,9 +62,7 @@ def list_class_folders(root: Path, what: str) -> tuple[list[str], list[list[Path
             f"{what}: {root} needs at least 2 class sub-folders to classify, found "
             f"{len(folders)}. Put each class's images in its own sub-folder."
         )
-    files = [
-        sorted(f for f in folder.rglob("*") if f.is_file() and _visible(f)) for folder in folders
-    ]
+    files = [candidate_images(folder) for folder in folders]
     empty = [folder.name for folder, found in zip(folders, files, strict=True) if not found]
     if empty:
         raise CnnzooError(

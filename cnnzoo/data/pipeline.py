@@ -1,20 +1,19 @@
 """Input pipelines: datasets as batched, prefetched tf.data streams of (image, one-hot label).
 
-Image files are decoded once, in parallel, as uint8 at the target size. That pass also finds the
-files that are not decodable images (reported by path, then skipped or refused as
-`data.bad_files` says) and fills the cache (`data.cache`: `memory` keeps the uint8 images in RAM,
-`disk` writes a tf.data file cache under `<output_dir>/cache/`, `auto` picks memory below
-`MEMORY_BUDGET`, `none` decodes again every epoch). Shuffling (seeded), batching, augmentation
-(training split only, one fused affine warp per image, see `augment.py`), rescaling and one-hot
-labels run after the cache, then prefetch. MNIST arrays are already in memory and skip the decode.
+Image files are decoded once, in parallel, as uint8 at the target size (`decode.py`). That pass
+also finds the files that cannot be used; `bad_files.py` says why (unreadable: an error; not an
+image: skipped or refused as `data.bad_files` says), every split at once, each file once. It fills
+the cache (`data.cache`: `memory` keeps the uint8 images in RAM, `disk` writes a tf.data file cache
+under `<output_dir>/cache/` (`disk_cache.py`), `auto` picks memory below `MEMORY_BUDGET`, `none`
+decodes again every epoch, where a file failing later is warned about and stands replaced so the
+epoch keeps its length). Every stream declares its length, so Keras knows an epoch's end from the
+first epoch on. Shuffling (seeded), batching, augmentation (training split only, one fused affine
+warp per image, see `augment.py`), rescaling and one-hot labels run after the cache, then
+prefetch. MNIST arrays are already in memory and skip the decode.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,21 +21,26 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.config import Config
-from cnnzoo.data import augment
+from cnnzoo.data import augment, bad_files, disk_cache
+from cnnzoo.data.bad_files import UNREADABLE, BadFilesWarning
+from cnnzoo.data.decode import decode_image, load_images
 from cnnzoo.data.sources import Split, load_mnist_arrays, split_source
 from cnnzoo.errors import CnnzooError
 
-__all__ = ["DataBundle", "build_datasets", "load_split", "load_images", "load_mnist_arrays"]
+__all__ = [
+    "UNREADABLE",
+    "BadFilesWarning",
+    "DataBundle",
+    "decode_image",
+    "build_datasets",
+    "load_split",
+    "load_images",
+    "load_mnist_arrays",
+]
 
 AUTOTUNE = tf.data.AUTOTUNE
 MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded uint8 images that `cache: auto` keeps in RAM
 SHUFFLE_BUDGET = 1024**3  # bytes of uint8 images the shuffle buffer may hold
-CACHE_VERSION = "1"  # bump when the decode changes, so old disk caches are not reused
-UNREADABLE = "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
-
-
-class BadFilesWarning(UserWarning):
-    """Some dataset files are not decodable images and were skipped."""
 
 
 @dataclass
@@ -49,35 +53,6 @@ class DataBundle:
     num_train: int
     num_validation: int
     bad_files: list[Path] = field(default_factory=list)
-
-
-def _decode_jpeg_scaled(contents: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
-    """Decode a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's scaled IDCT) while still >= the target."""
-    shape = tf.io.extract_jpeg_shape(contents)
-    scale = tf.constant(0)
-    for index, ratio in enumerate((2, 4, 8), start=1):
-        fits = (shape[0] // ratio >= height) & (shape[1] // ratio >= width)
-        scale = tf.where(fits, index, scale)
-    branches = [
-        lambda ratio=ratio: tf.io.decode_jpeg(contents, channels=channels, ratio=ratio)
-        for ratio in (1, 2, 4, 8)
-    ]
-    return tf.switch_case(scale, branches)
-
-
-def decode_image(contents: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
-    """Decode JPEG/PNG/GIF/BMP/WebP bytes to a uint8 [height, width, channels] image.
-
-    Large JPEGs are decoded at a reduced scale first (about 1.5x faster for 300x400 -> 128x128);
-    the antialiased resize then makes the target size.
-    """
-    image = tf.cond(
-        tf.io.is_jpeg(contents),
-        lambda: _decode_jpeg_scaled(contents, height, width, channels),
-        lambda: tf.io.decode_image(contents, channels=channels, expand_animations=False),
-    )
-    image = tf.image.resize(image, (height, width), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
 def _decoder(config: Config):
@@ -93,36 +68,80 @@ def _scan(split: Split, config: Config) -> tf.data.Dataset:
     """(index, uint8 image, label) for every decodable file, in file order."""
     table = (np.arange(len(split)), [str(p) for p in split.paths], split.labels)
     dataset = tf.data.Dataset.from_tensor_slices(table)
-    return dataset.map(_decoder(config), num_parallel_calls=AUTOTUNE).ignore_errors()
+    decoded = dataset.map(_decoder(config), num_parallel_calls=AUTOTUNE, deterministic=True)
+    return decoded.ignore_errors()  # in order, which _every_pass relies on to find gaps
 
 
 def _collect(dataset: tf.data.Dataset, keep_images: bool):
-    indices, images, labels = [], [], []
+    """Indices, images (if kept) and labels of a scan; and its first (image, label)."""
+    indices, images, labels, first = [], [], [], None
     for index, image, label in dataset.batch(256).as_numpy_iterator():
         indices.append(index)
         labels.append(label)
         if keep_images:
             images.append(image)
+        if first is None:
+            first = (image[0], label[0])
     indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-    return indices, (np.concatenate(images) if images else None), labels
+    return indices, (np.concatenate(images) if images else None), labels, first
 
 
-def _report_bad(split: Split, good: np.ndarray, config: Config) -> list[Path]:
-    bad = sorted(set(range(len(split))) - set(good.tolist()))
-    paths = [split.paths[i] for i in bad]
-    if not paths:
-        return paths
-    shown = ", ".join(str(p) for p in paths[:10]) + (
-        f" and {len(paths) - 10} more" if len(paths) > 10 else ""
+def _bad(split: Split, good: np.ndarray) -> list[bad_files.BadFile]:
+    missing = sorted(set(range(len(split))) - set(good.tolist()))
+    return [bad_files.diagnose(split.paths[i]) for i in missing]
+
+
+def _with_count(dataset: tf.data.Dataset, count: int) -> tf.data.Dataset:
+    """Declare the element count, so Keras knows an epoch's length from the first epoch on."""
+    return dataset.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def _every_pass(split: Split, config: Config, spare: tuple) -> tf.data.Dataset:
+    """(image, label) decoded on every pass; a file failing now is warned about, and `spare`
+    (a decoded image of the split) stands in for it so every epoch keeps its length.
+
+    The decode is the first pass's (parallel, in order, failures dropped); a running scan over
+    the indices finds the gaps, names their files, and the spares are added at the pass's end.
+    """
+    count = len(split)
+    spare_images = tf.constant(spare[0])[None]
+    spare_labels = tf.constant(spare[1])[None]
+
+    def note(first, missing):
+        for path in split.paths[int(first) : int(first) + int(missing)]:
+            bad_files.failed_later(path, split.name)
+        return missing
+
+    def find_gaps(state, element):
+        index, image, label = element
+        expected, missing = state
+        gap = index - expected
+        gap = tf.cond(
+            gap > 0,
+            lambda: tf.reshape(tf.py_function(note, [expected, gap], tf.int64), []),
+            lambda: gap,
+        )
+        return (index + 1, missing + gap), (index, image, label, missing + gap)
+
+    def as_batch(index, image, label, missing):
+        if_end = index == count  # the end marker: as many spares as files went missing
+        return tf.cond(
+            if_end,
+            lambda: (
+                tf.repeat(spare_images, missing, axis=0),
+                tf.repeat(spare_labels, missing, axis=0),
+            ),
+            lambda: (image[None], label[None]),
+        )
+
+    end = tf.data.Dataset.from_tensors(
+        (tf.constant(count, tf.int64), spare_images[0], spare_labels[0])
     )
-    what = f"{len(paths)} of {len(split)} {split.name} files are {UNREADABLE}: {shown}"
-    if config.data.bad_files == "error":
-        raise CnnzooError(f"{what}. Remove them, or set data.bad_files: skip to leave them out.")
-    warnings.warn(f"{what}. Skipped (data.bad_files: skip).", BadFilesWarning, stacklevel=3)
-    if len(paths) == len(split):
-        raise CnnzooError(f"No decodable images in the {split.name} split: {what}.")
-    return paths
+    dataset = _scan(split, config).concatenate(end)
+    start = (tf.constant(0, tf.int64), tf.constant(0, tf.int64))
+    dataset = dataset.scan(start, find_gaps).map(as_batch).unbatch()
+    return _with_count(dataset, count)
 
 
 def _cache_mode(split: Split, config: Config, allow_disk: bool) -> str:
@@ -134,48 +153,32 @@ def _cache_mode(split: Split, config: Config, allow_disk: bool) -> str:
     return mode
 
 
-def _cache_prefix(split: Split, config: Config) -> Path:
-    digest = hashlib.sha256(f"{CACHE_VERSION} {config.image_shape}".encode())
-    for path, label in zip(split.paths, split.labels, strict=True):
-        stat = path.stat()
-        digest.update(f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns} {label}\n".encode())
-    name = f"{config.data.dataset}-{split.name}-{digest.hexdigest()[:16]}"
-    return Path(config.output_dir) / "cache" / name
-
-
-def _disk_cached(split: Split, config: Config) -> tuple[tf.data.Dataset, list[Path]]:
-    """Decode into a tf.data file cache (written under a temporary name, then renamed)."""
-    prefix = _cache_prefix(split, config)
-    report = prefix.with_name(prefix.name + ".json")
-    if not report.is_file():
-        prefix.parent.mkdir(parents=True, exist_ok=True)
-        partial = prefix.with_name(f"{prefix.name}.partial-{os.getpid()}")
-        indices, _, _ = _collect(_scan(split, config).cache(str(partial)), keep_images=False)
-        for piece in prefix.parent.glob(f"{partial.name}.*"):
-            piece.rename(prefix.parent / piece.name.replace(partial.name, prefix.name, 1))
-        report.write_text(json.dumps({"good": indices.tolist()}), encoding="utf-8")
-    good = np.asarray(json.loads(report.read_text(encoding="utf-8"))["good"], dtype=np.int64)
-    bad = _report_bad(split, good, config)
-    cached = _scan(split, config).cache(str(prefix))
-    return cached.map(lambda index, image, label: (image, label)), bad
-
-
 def decoded(split: Split, config: Config, allow_disk: bool = True):
-    """(dataset of (uint8 image, label), count, bad file paths) for one split, cached as set."""
+    """(dataset of (uint8 image, label), count, bad files) for one split, cached as set.
+
+    The bad files are not reported here (the caller reports every split's at once), except
+    when none of the split's files decode.
+    """
     if split.images is not None:
         images = split.images if split.images.ndim == 4 else split.images[..., None]
         return tf.data.Dataset.from_tensor_slices((images, split.labels)), len(split), []
     mode = _cache_mode(split, config, allow_disk)
     if mode == "disk":
-        dataset, bad = _disk_cached(split, config)
-        return dataset, len(split) - len(bad), bad
-    indices, images, labels = _collect(_scan(split, config), keep_images=mode == "memory")
-    bad = _report_bad(split, indices, config)
+        good = disk_cache.write(split, config, _scan)
+        bad = _bad(split, good)
+        if not len(good):
+            bad_files.report({split.name: (len(split), bad)}, config.data.bad_files)
+        cached = _scan(split, config).cache(str(disk_cache.prefix(split, config)))
+        cached = cached.map(lambda index, image, label: (image, label))
+        return _with_count(cached, len(good)), len(good), bad
+    indices, images, labels, first = _collect(_scan(split, config), keep_images=mode == "memory")
+    bad = _bad(split, indices)
+    if not len(indices):
+        bad_files.report({split.name: (len(split), bad)}, config.data.bad_files)
     if mode == "memory":
         return tf.data.Dataset.from_tensor_slices((images, labels)), len(labels), bad
     good = Split(split.name, split.labels[indices], paths=[split.paths[i] for i in indices])
-    scan = _scan(good, config).map(lambda index, image, label: (image, label))
-    return scan, len(good), bad
+    return _every_pass(good, config, first), len(good), bad
 
 
 def to_target(images: tf.Tensor, config: Config) -> tf.Tensor:
@@ -222,18 +225,43 @@ def stream(
     return dataset.prefetch(AUTOTUNE)
 
 
+def _test_files_checked(config: Config, validation: Split | None) -> dict:
+    """{"test": (count, bad files)} when the test split is other files than validation's."""
+    try:
+        test, _ = split_source(config, "test")
+    except CnnzooError:  # no test split with this config
+        return {}
+    if test is None or test.paths is None:
+        return {}
+    if validation is not None and validation.paths == test.paths:
+        return {}
+    indices, _, _, _ = _collect(_scan(test, config), keep_images=False)
+    return {"test": (len(test), _bad(test, indices))}
+
+
 def build_datasets(config: Config) -> DataBundle:
-    """Build the shuffled, augmented training stream and the validation stream for `config`."""
+    """Build the shuffled, augmented training stream and the validation stream for `config`.
+
+    Every split's bad files are reported together before training: in one error with
+    `data.bad_files: error` (the test split checked too), else in one warning.
+    """
     train_split, class_names = split_source(config, "train")
     val_split, _ = split_source(config, "validation")
     train, num_train, bad = decoded(train_split, config)
-    train = stream(train, config, len(class_names), num_train, training=True)
+    found = {"train": (len(train_split), bad)}
     validation, num_validation = None, 0
     if val_split is not None:
         val_data, num_validation, val_bad = decoded(val_split, config)
+        found["validation"] = (len(val_split), val_bad)
+    if config.data.bad_files == "error":
+        found.update(_test_files_checked(config, val_split))
+    bad_files.report(found, config.data.bad_files)
+    train = stream(train, config, len(class_names), num_train, training=True)
+    if val_split is not None:
         validation = stream(val_data, config, len(class_names), num_validation, training=False)
         bad = bad + val_bad
-    return DataBundle(train, validation, class_names, num_train, num_validation, bad)
+    paths = [file.path for file in bad]
+    return DataBundle(train, validation, class_names, num_train, num_validation, paths)
 
 
 def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
@@ -252,29 +280,6 @@ def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
         raise CnnzooError(
             f"The {config.data.dataset} dataset has no {split} split with this config ({settings})."
         )
-    dataset, count, _ = decoded(source, config, allow_disk=False)
+    dataset, count, bad = decoded(source, config, allow_disk=False)
+    bad_files.report({split: (len(source), bad)}, config.data.bad_files)
     return stream(dataset, config, len(class_names), count, training=False), class_names
-
-
-def load_images(paths: list[Path], config: Config) -> tuple[np.ndarray, list[tuple[Path, str]]]:
-    """Decode, resize and rescale image files exactly as training does.
-
-    Returns a float32 [n, height, width, channels] array of the readable files, in order, and
-    (path, reason) for each file that could not be used.
-    """
-    height, width, channels = config.image_shape
-    images, bad = [], []
-    for path in map(Path, paths):
-        try:
-            contents = path.read_bytes()
-        except OSError as error:
-            bad.append((path, error.strerror or type(error).__name__))
-            continue
-        try:
-            image = decode_image(tf.constant(contents), height, width, channels)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-            bad.append((path, UNREADABLE))
-            continue
-        images.append(image.numpy())
-    array = np.stack(images) if images else np.zeros((0, height, width, channels), np.uint8)
-    return array.astype(np.float32) * np.float32(config.augment.rescale), bad

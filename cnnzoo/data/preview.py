@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.config import Config
+from cnnzoo.data import bad_files
 from cnnzoo.data.augment import make_augmenter
 from cnnzoo.data.pipeline import decoded, to_target
 from cnnzoo.data.sources import split_source
@@ -32,8 +33,10 @@ def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5)
         paths=[source.paths[i] for i in picks] if source.paths else None,
         images=source.images[picks] if source.images is not None else None,
     )
-    dataset, _, _ = decoded(subset, config, allow_disk=False)
+    dataset, _, bad = decoded(subset, config, allow_disk=False)
+    bad_files.report({source.name: (len(subset), bad)}, config.data.bad_files)
     images, labels = next(iter(dataset.batch(len(picks))))
+    picks = picks[: len(labels)]  # a pick that does not decode was named just above
     originals = tf.cast(to_target(images, config), tf.float32)
     augmenter = make_augmenter(config.augment)
     columns = [originals] + [
