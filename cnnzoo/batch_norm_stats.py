@@ -39,8 +39,11 @@ def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalizatio
     return found
 
 
-def training_sample(config: Any, images: int = SAMPLE_IMAGES) -> Any:
-    """Up to `images` training images (seeded sample, fixed across epochs), in training batches."""
+def training_sample(config: Any, images: int = SAMPLE_IMAGES, labels: bool = False) -> Any:
+    """Up to `images` training images (seeded sample, fixed across epochs), in training batches.
+
+    With `labels`, (image, one-hot label) pairs.
+    """
     import tensorflow as tf
 
     from cnnzoo.data.pipeline import load_split
@@ -49,7 +52,7 @@ def training_sample(config: Any, images: int = SAMPLE_IMAGES) -> Any:
     image_bytes = 4 * int(np.prod(config.image_shape))
     buffer = max(config.train.batch_size, min(images, SHUFFLE_BYTES // image_bytes))
     return (
-        dataset.map(lambda image, label: image)
+        (dataset if labels else dataset.map(lambda image, label: image))
         .unbatch()
         .shuffle(buffer, seed=config.seed, reshuffle_each_iteration=False)
         .take(images)
@@ -155,8 +158,12 @@ class BatchNormReestimation(keras.callbacks.Callback):
         self._done = True
 
 
-def callbacks(config: Any) -> list[keras.callbacks.Callback]:
-    """The callbacks `cnnzoo train` adds for `train.batch_norm_stats` (before checkpointing)."""
+def callbacks(config: Any, sample: Any = None) -> list[keras.callbacks.Callback]:
+    """The callbacks `cnnzoo train` adds for `train.batch_norm_stats` (before checkpointing).
+
+    `sample` is `training_sample(config, labels=True)` when the caller has it already.
+    """
     if config.train.batch_norm_stats != "reestimate":
         return []
-    return [BatchNormReestimation(training_sample(config))]
+    images = sample.map(lambda image, label: image) if sample is not None else None
+    return [BatchNormReestimation(images if images is not None else training_sample(config))]

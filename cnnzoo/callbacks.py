@@ -110,6 +110,14 @@ class NanGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+RANDOM_STATE = "random_state"  # the checkpoint's record of the random-generator states
+
+
+def _seed_states(model: keras.Model) -> list[Any]:
+    """The model's random-generator states (dropout's seeds), in layer order."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
 class Checkpointer(keras.callbacks.Callback):
     """After each epoch, save the last and the best model with optimizer state, atomically.
 
@@ -142,6 +150,13 @@ class Checkpointer(keras.callbacks.Callback):
         self.state = None
         for name, callback in self.stateful.items():
             keras_compat.restore_callback_state(callback, saved.get(name, {}))
+        # model.keras leaves out the random-generator states (dropout's): put them back once,
+        # so a resumed run draws the masks an unbroken one would.
+        seeds = saved.get(RANDOM_STATE, {}).get("seeds") if self.state else None
+        if seeds and len(seeds) == len(_seed_states(self.model)):
+            for variable, value in zip(_seed_states(self.model), seeds, strict=True):
+                variable.assign(value)
+        self.state = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -159,7 +174,10 @@ class Checkpointer(keras.callbacks.Callback):
                 epoch=epoch + 1,
                 checkpoint=name,
                 best=self.best,
-                callbacks={n: keras_compat.callback_state(c) for n, c in self.stateful.items()},
+                callbacks={
+                    **{n: keras_compat.callback_state(c) for n, c in self.stateful.items()},
+                    RANDOM_STATE: {"seeds": [v.numpy().tolist() for v in _seed_states(self.model)]},
+                },
             )
             runs.write_checkpoint_state(self.run_dir, state)
             runs.write_status(self.run_dir, "running", epochs_completed=epoch + 1)

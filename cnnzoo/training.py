@@ -249,19 +249,21 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     checkpoint = job.checkpoint.path(job.run_dir) if job.checkpoint else None
     num_classes = len(data.class_names)
     nan_guard = NanGuard()
-    monitor = health.monitor(
-        config, num_classes, list(job.history), run_record.health_recorder(job)
-    )
+    # One seeded sample of training images for batch-norm re-estimation and the health probes.
+    sample = batch_norm_stats.training_sample(config, labels=True)
+    recorder = run_record.health_recorder(job)
+    monitor = health.monitor(config, num_classes, list(job.history), recorder, sample)
     state = finetune.resumed_state(config, job.checkpoint)
     own = run_callbacks(
         config, job.write_dir, data.validation is not None, list(job.history), state
     )
     # Batch-norm re-estimation before the checkpoints, so they hold the fresh statistics.
-    before = [nan_guard, *batch_norm_stats.callbacks(config), monitor]
+    before = [nan_guard, *batch_norm_stats.callbacks(config, sample), monitor]
     steps = config.train.steps_per_epoch
     multi_worker = plan.strategy == "multi_worker"
     model = None
     # One phase, or two when fine-tuning (the head alone, then everything): finetune.py.
+    starts = {phase.name: phase.start for phase in finetune.all_phases(config)}
     for phase in finetune.remaining_phases(config, job.initial_epoch):
         # The warm-up ramp is the phase's own (none after the switch: finetune.all_phases).
         callbacks = [*before, *warmup_callbacks(phase.train), *own, *job.callbacks]
@@ -279,9 +281,10 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
             init_from.initialize(model, config.train.init_from, list(data.class_names), job.log)
         checkpoint = None
         fit_patch = keras_compat.multi_worker_fit(model, job.strategy)
+        done = phase.start - starts[phase.name]
         with fit_patch if multi_worker else nullcontext():
             model.fit(
-                data.train.repeat() if steps else data.train,
+                _stream(data.train, steps, done),
                 validation_data=data.validation,
                 epochs=phase.end,
                 initial_epoch=phase.start,
@@ -293,3 +296,11 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
         if model.stop_training:
             break
     return model, nan_guard, monitor
+
+
+def _stream(train: Any, steps: int | None, done: int) -> Any:
+    """The training stream; with `train.steps_per_epoch`, one long stream across epochs, which a
+    resumed fit (`done` of its epochs finished) continues where an unbroken one would be: the
+    same batches in the same order (the input pipeline runs for the skipped batches). Without
+    it each epoch is a new pass, whose shuffle order a resumed run does not reproduce."""
+    return train.repeat().skip(done * steps) if steps else train
