@@ -152,11 +152,10 @@ class Checkpointer(keras.callbacks.Callback):
             keras_compat.restore_callback_state(callback, saved.get(name, {}))
         # model.keras leaves out the random-generator states (dropout's): put them back once,
         # so a resumed run draws the masks an unbroken one would.
-        seeds = saved.get(RANDOM_STATE, {}).get("seeds") if self.state else None
+        seeds = saved.get(RANDOM_STATE, {}).get("seeds")
         if seeds and len(seeds) == len(_seed_states(self.model)):
             for variable, value in zip(_seed_states(self.model), seeds, strict=True):
                 variable.assign(value)
-        self.state = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}

@@ -128,16 +128,18 @@ def checkpoint_phase(config: Any, epochs_done: int) -> Phase | None:
     return None
 
 
-def resumed_state(config: Any, state: Any) -> Any:
+def resumed_state(config: Any, state: Any, keep: tuple[str, ...] = ()) -> Any:
     """The checkpoint state (runs.CheckpointState) whose callback progress a resumed run restores.
 
     Each phase is its own `fit`, whose callbacks (plateau, early stopping) start afresh; resuming
-    exactly at the switch restores none of the head phase's (the run's best is kept).
+    exactly at the switch restores none of the head phase's but the entries named in `keep`
+    (the random-generator states, which run on across the switch); the run's best is kept.
     """
     written = state and checkpoint_phase(config, state.epoch)
     following = remaining_phases(config, state.epoch) if state else []
     if written and following and written.name != following[0].name:
-        return dataclasses.replace(state, callbacks={})
+        kept = {name: value for name, value in state.callbacks.items() if name in keep}
+        return dataclasses.replace(state, callbacks=kept)
     return state
 
 

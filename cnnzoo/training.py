@@ -34,7 +34,13 @@ from cnnzoo import (
     run_record,
     runs,
 )
-from cnnzoo.callbacks import NanGuard, run_callbacks, sigterm_as_interrupt, warmup_callbacks
+from cnnzoo.callbacks import (
+    RANDOM_STATE,
+    NanGuard,
+    run_callbacks,
+    sigterm_as_interrupt,
+    warmup_callbacks,
+)
 from cnnzoo.config import Config
 from cnnzoo.data import bad_files
 from cnnzoo.errors import CnnzooError
@@ -253,7 +259,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     sample = batch_norm_stats.training_sample(config, labels=True)
     recorder = run_record.health_recorder(job)
     monitor = health.monitor(config, num_classes, list(job.history), recorder, sample)
-    state = finetune.resumed_state(config, job.checkpoint)
+    state = finetune.resumed_state(config, job.checkpoint, keep=(RANDOM_STATE,))
     own = run_callbacks(
         config, job.write_dir, data.validation is not None, list(job.history), state
     )
