@@ -13,6 +13,14 @@ is picked; test accuracy is then reported for every schedule, the pick marked.
 
     python scripts/finetune_digits.py --out /tmp/finetune_digits --models lenet tutorial_cnn
 
+`--source-npz FILE` makes it a transfer between datasets instead: the source run learns all ten
+digits from an mnist.npz-format file (e.g. real MNIST from `scripts/mnist_sample.py`), and the
+target is all ten of scikit-learn's digits, `--per-class` training images each. The classes are
+the same, so the source's classifier is kept too.
+
+    python scripts/mnist_sample.py /tmp/mnist_sample.npz
+    python scripts/finetune_digits.py --out /tmp/mnist_to_digits --source-npz /tmp/mnist_sample.npz
+
 Each run is a whole `cnnzoo train` process; its wall and CPU seconds are printed beside the
 accuracy (CPU seconds are steadier than wall time on a shared machine).
 """
@@ -62,8 +70,11 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 RATE = 0.003
 
 
-def write_digits(root: Path, per_class: int, val_per_class: int, seed: int) -> None:
-    """root/{source,target}/{train,val,test}/<digit>/*.png from scikit-learn's digits."""
+def write_digits(
+    root: Path, per_class: int, val_per_class: int, seed: int, source: range = SOURCE
+) -> None:
+    """root/{source,target}/{train,val,test}/<digit>/*.png from scikit-learn's digits (digits in
+    `source` for the source task, the others for the target; `source` empty: all are target's)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -76,7 +87,7 @@ def write_digits(root: Path, per_class: int, val_per_class: int, seed: int) -> N
     for digit in range(10):
         members = rng.permutation(pool[digits.target[pool] == digit])
         tested = test[digits.target[test] == digit]
-        if digit in SOURCE:
+        if digit in source:
             splits = {"source/train": members, "source/val": tested}
         else:
             splits = {
@@ -98,8 +109,11 @@ def _digit_image(image: np.ndarray) -> Image.Image:
     return Image.fromarray(canvas)
 
 
-def config(root: Path, task: str, name: str, model: str, seed: int, **train: Any) -> Path:
-    """A config training `model` on one task's train folder, validated on its val folder."""
+def config(
+    root: Path, task: str, name: str, model: str, seed: int, npz: Path | None = None, **train: Any
+) -> Path:
+    """A config training `model` on one task's train folder, validated on its val folder (or on
+    an mnist.npz-format file `npz` with its own validation holdout)."""
     data = {
         "dataset": "directory",
         "path": str(root / task / "train"),
@@ -107,6 +121,8 @@ def config(root: Path, task: str, name: str, model: str, seed: int, **train: Any
         "image_size": [28, 28],
         "channels": 1,
     }
+    if npz is not None:
+        data = {"dataset": "mnist", "path": str(npz)}
     body = {
         "name": name,
         "seed": seed,
@@ -153,13 +169,13 @@ def compare(args: argparse.Namespace, model: str) -> None:
     """Source run, then scratch and every schedule per seed for `model`; print the table."""
     out = args.out
     source_dir = out / "runs" / f"{model}_source"
-    source = train(
-        config(out, "source", f"{model}_source", model, 0, epochs=args.source_epochs),
-        source_dir,
-        None,
+    source_config = config(
+        out, "source", f"{model}_source", model, 0, args.source_npz, epochs=args.source_epochs
     )
+    source = train(source_config, source_dir, None)
+    described = args.source_npz or "digits 0-4, all pooled images"
     print(
-        f"\n{model}: source (digits 0-4, all pooled images): validation accuracy "
+        f"\n{model}: source ({described}): validation accuracy "
         f"{source['val']:.4f}, {source['wall']:.0f} s wall, {source['cpu']:.0f} s CPU"
     )
     starts = {"scratch": None, **{name: SCHEDULES[name] for name in args.schedules}}
@@ -179,7 +195,8 @@ def compare(args: argparse.Namespace, model: str) -> None:
             print(f"  {name} seed {seed}: validation by epoch {results[name][-1]['curve']}")
     tuned = [name for name in starts if name != "scratch"]
     pick = max(tuned, key=lambda name: statistics.mean(r["val"] for r in results[name]))
-    print(f"\n{model}, target digits 5-9: {args.per_class} training and {args.val_per_class} "
+    target = "all ten digits" if args.source_npz else "digits 5-9"
+    print(f"\n{model}, target {target}: {args.per_class} training and {args.val_per_class} "
           f"validation images per class, {args.epochs} epochs, seeds {args.seeds}; "
           f"last-epoch accuracy; * = the schedule picked on validation")  # fmt: skip
     print(f"{results[tuned[0]][0]['loaded']}")
@@ -208,10 +225,12 @@ def main() -> None:
     parser.add_argument("--source-epochs", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--source-npz", type=Path, help="source: an mnist.npz-format file")
     args = parser.parse_args()
     if args.out.exists():
         raise SystemExit(f"error: {args.out} exists; give a new folder to --out")
-    write_digits(args.out, args.per_class, args.val_per_class, seed=0)
+    source = range(0) if args.source_npz else SOURCE
+    write_digits(args.out, args.per_class, args.val_per_class, seed=0, source=source)
     for model in args.models:
         compare(args, model)
 
