@@ -22,3 +22,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         text=True,
         timeout=timeout,
     )
+
+
+def one_error_line(result: subprocess.CompletedProcess, code: int = 1) -> str:
+    """The command failed with `code` and printed exactly one `error:` line and no traceback on
+    stderr; that line."""
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]

@@ -22,7 +22,7 @@ from cnnzoo.config import resolve
 from cnnzoo.data import bad_files, pipeline
 from cnnzoo.errors import CnnzooError
 
-from .helpers import REPO, run_cli
+from .helpers import REPO, one_error_line, run_cli
 from .real_digits import write_digits
 from .tiny_runs import finish, start_cli
 
@@ -62,14 +62,6 @@ def config_file(tmp_path: Path, root: Path, **data: object) -> Path:
     path = tmp_path / "digits.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
-
-
-def one_error_line(result, code: int = 1) -> str:
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_bad_files_error_names_the_bad_files_of_every_split_before_training(spoiled, tmp_path):

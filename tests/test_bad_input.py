@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -14,22 +13,13 @@ from cnnzoo.data.mnist import ImageScaleWarning, load_mnist_arrays
 from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz
 from cnnzoo.errors import CnnzooError
 
-from .helpers import run_cli
+from .helpers import one_error_line, run_cli
 from .tiny_runs import finish, start_cli, tiny_config
 
 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def one_error_line(result, code: int = 2) -> str:
-    """The command failed with `code` and printed exactly one `error:` line; return it."""
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 # --- Config files ------------------------------------------------------------------------------
@@ -72,7 +62,7 @@ def test_an_empty_config_file_is_refused(tmp_path: Path, text: str, command: str
         if command == "validate"
         else ("train", "-c", str(config))
     )
-    line = one_error_line(run_cli(*args, cwd=tmp_path))
+    line = one_error_line(run_cli(*args, cwd=tmp_path), code=2)
     assert f"{config} is empty" in line
     assert "cnnzoo config show NAME" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.yaml"]  # no run folder
@@ -83,7 +73,7 @@ def test_a_key_given_twice_names_both_lines(tmp_path: Path) -> None:
     text = "model: {name: lenet}\ntrain:\n  epochs: 3\n  batch_size: 8\n  epochs: 5\n"
     config = write(tmp_path / "c.yaml", text)
     for args in (("config", "validate", str(config)), ("train", "-c", str(config))):
-        line = one_error_line(run_cli(*args, cwd=tmp_path))
+        line = one_error_line(run_cli(*args, cwd=tmp_path), code=2)
         assert str(config) in line and "'epochs' is set twice" in line
         assert "lines 3 and 5" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
@@ -91,7 +81,7 @@ def test_a_key_given_twice_names_both_lines(tmp_path: Path) -> None:
 
 def test_a_section_given_twice_is_refused_too(tmp_path: Path) -> None:
     config = write(tmp_path / "c.yaml", "train: {epochs: 3}\nmodel: {name: lenet}\ntrain: {}\n")
-    line = one_error_line(run_cli("config", "validate", str(config)))
+    line = one_error_line(run_cli("config", "validate", str(config)), code=2)
     assert "'train' is set twice" in line and "lines 1 and 3" in line
 
 
@@ -275,35 +265,6 @@ def test_output_into_an_empty_folder_trains(tmp_path: Path, mnist_npz: Path) -> 
     result = run_cli("train", "-c", str(config), "-o", str(empty))
     assert result.returncode == 0, result.stderr
     assert (empty / "model.keras").is_file()
-
-
-def _killed_run(tmp_path: Path, mnist_npz: Path) -> Path:
-    """A run folder as a SIGKILLed `cnnzoo train` leaves it: marked running, its process gone."""
-    import socket
-    import subprocess
-
-    from cnnzoo import runs
-    from cnnzoo.config import load_config
-
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    run_dir = tmp_path / "killed"
-    run_dir.mkdir()
-    runs.write_config(run_dir, load_config(tiny_config(tmp_path, mnist_npz)))
-    (run_dir / runs.CLASSES_FILE).write_text(json.dumps([str(d) for d in range(10)]))
-    runs.write_status(
-        run_dir, "running", epochs=2, epochs_completed=1, pid=gone.pid, host=socket.gethostname()
-    )
-    return run_dir
-
-
-@pytest.mark.parametrize("command", ["evaluate", "export"])
-def test_a_killed_run_says_to_resume(tmp_path: Path, mnist_npz: Path, command: str) -> None:
-    run_dir = _killed_run(tmp_path, mnist_npz)
-    args = [command, str(run_dir), *(["--format", "savedmodel"] if command == "export" else [])]
-    line = one_error_line(run_cli(*args), code=1)
-    assert "killed or crashed" in line and "after 1 of 2 epochs" in line
-    assert f"cnnzoo train --resume {run_dir}" in line
 
 
 def test_resume_may_change_the_statistics_and_collapse_policy(

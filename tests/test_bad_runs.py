@@ -25,17 +25,8 @@ from cnnzoo.device_setup import Setup, check_setup
 from cnnzoo.devices import Found, Gpu, decide
 from cnnzoo.errors import CnnzooError
 
-from .helpers import run_cli
+from .helpers import one_error_line, run_cli
 from .tiny_runs import tiny_config
-
-
-def one_error_line(result, code: int = 1) -> str:
-    """The command failed with `code` and printed exactly one `error:` line; return it."""
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -170,6 +161,15 @@ def test_compare_shows_a_killed_run_as_stopped_and_resumable(tmp_path, mnist_npz
                       "mnist_lenet": "completed"}  # fmt: skip
     table = run_cli("compare", str(killed))
     assert "stopped after 1 of 2 epochs, resumable" in table.stdout
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_a_killed_run_says_to_resume(tmp_path: Path, mnist_npz: Path, command: str) -> None:
+    run_dir = _killed_run(tmp_path, mnist_npz)
+    args = [command, str(run_dir), *(["--format", "savedmodel"] if command == "export" else [])]
+    line = one_error_line(run_cli(*args), code=1)
+    assert "killed or crashed" in line and "after 1 of 2 epochs" in line
+    assert f"cnnzoo train --resume {run_dir}" in line
 
 
 # --- device setup TensorFlow refused: a warning, or an error when asked explicitly -------------
