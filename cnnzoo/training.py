@@ -160,6 +160,7 @@ def train_from_config(
             "`pip install tensorboard`, or set train.tensorboard=false."
         )
 
+    bad_files.forget()  # a new run reports its bad files again, also in the same process
     data = build_datasets(config)
     assert output is not None or not resume, "resume needs the run folder"
     run_dir = output if resume else run_record.new_run_dir(config, output) if plan.chief else None

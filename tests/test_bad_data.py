@@ -148,6 +148,18 @@ def test_a_file_failing_in_a_later_epoch_is_named_with_the_epoch(spoiled, tmp_pa
         assert sum(1 for _ in bundle.train) == batches
 
 
+def test_every_run_warns_about_its_bad_files_also_in_one_process(spoiled, tmp_path):
+    """Scripts, sweeps and notebooks train several runs in one process: none skips silently."""
+    from cnnzoo.training import train_from_config
+
+    raw = yaml.safe_load(config_file(tmp_path, spoiled).read_text())
+    raw["train"]["epochs"] = 1
+    for attempt in range(2):
+        config = resolve(raw, "digits")
+        with pytest.warns(pipeline.BadFilesWarning, match="notes.txt"):
+            train_from_config(config, tmp_path / f"run{attempt}", log=lambda line: None)
+
+
 def test_a_file_failing_mid_run_is_named_with_its_epoch_by_cnnzoo_train(digits, tmp_path):
     """As a user meets it: a training file deleted while `cnnzoo train` runs (`data.cache:
     none`). One pass over the 200 training images lasts 7 one-batch epochs; the file goes after
