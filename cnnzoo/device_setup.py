@@ -43,7 +43,7 @@ def check_setup(plan: Plan, hardware: HardwareConfig, setup: Setup, why: str) ->
     if setup.cpu_devices < plan.cpu_devices:
         errors.append(
             f"hardware.cpu_devices={plan.cpu_devices} cannot be applied: {why}, with "
-            f"{setup.cpu_devices} CPU device(s). {fresh}"
+            f"{setup.cpu_devices} CPU device(s)"
         )
     if sorted(setup.visible_gpus) != sorted(plan.gpus):
         visible = ",".join(map(str, setup.visible_gpus)) or "none"

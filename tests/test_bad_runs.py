@@ -218,8 +218,11 @@ def test_too_few_cpu_devices_in_a_started_tensorflow_is_an_error() -> None:
     count = len(tf.config.list_logical_devices("CPU"))
     hardware = HardwareConfig(cpu_devices=count + 1, strategy="mirrored")
     plan = decide(Found(), hardware, 8 * (count + 1))
-    with pytest.raises(CnnzooError, match=rf"hardware.cpu_devices={count + 1} cannot be applied"):
+    with pytest.raises(
+        CnnzooError, match=rf"hardware.cpu_devices={count + 1} cannot be applied"
+    ) as error:
         devices.apply(plan, hardware)
+    assert str(error.value).count("fresh process") == 1, error.value  # the fix, said once
 
 
 # --- one handler: no traceback without --debug ------------------------------------------------
