@@ -191,12 +191,9 @@ def needs_tensorflow(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
-        from cnnzoo.native_logs import filtered_stderr, quiet_native_logs
+        from cnnzoo.native_logs import filtered_stderr, start_tensorflow
 
-        with quiet_native_logs():
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
+        start_tensorflow()
         with filtered_stderr():
             command(*args, **kwargs)
 

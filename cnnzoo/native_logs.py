@@ -2,7 +2,8 @@
 
 `quiet_native_logs` holds stderr back around TensorFlow's import; a long command cannot wait that
 long for its warnings, so `filtered_stderr` passes file descriptor 2 through a pipe whose lines are
-forwarded as they come, minus the same known noise.
+forwarded as they come, minus the same known noise. `start_tensorflow` is the one quiet start every
+command that needs TensorFlow goes through.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _NOISE = (
     "All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -71,6 +73,19 @@ def quiet_native_logs() -> Iterator[None]:
             lines = capture.read().decode(errors="replace").splitlines(keepends=True)
             sys.stderr.write("".join(line for line in lines if not is_noise(line, gpu_driver)))
             sys.stderr.flush()
+
+
+def start_tensorflow() -> Any:
+    """Import TensorFlow and let it find its devices, its native start-up lines filtered out.
+
+    Devices are listed here because the first device query prints its own lines (a failed cuInit
+    on a machine without a GPU); later calls return at once.
+    """
+    with quiet_native_logs():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    return tf
 
 
 @contextlib.contextmanager

@@ -90,6 +90,9 @@ class RunFolder:
         """Load the trained Keras model, or explain why there is none and what to do."""
         if not self.model_path.is_file():
             raise CnnzooError(f"{self.path} has no {runs.MODEL_FILE} yet: {self._unfinished()}")
+        from cnnzoo.native_logs import start_tensorflow
+
+        start_tensorflow()  # quietly, for the commands that need TensorFlow only on some paths
         import keras
 
         try:

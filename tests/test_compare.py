@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from cnnzoo.cli import app
 from cnnzoo.compare import COLUMNS
 
+from .tiny_runs import NOISE, finish, start_cli
 from .trained_runs import mnist_run
 
 
@@ -104,3 +105,15 @@ def test_unknown_sort_column_is_refused(mnist):
     assert result.exit_code == 2  # a usage error, refused by the parser
     assert result.output.startswith("error: Invalid value for '--sort': 'speed' is not one of")
     assert "'test_accuracy'" in result.output and len(result.output.splitlines()) == 1
+
+
+def test_a_page_comparing_runs_starts_tensorflow_quietly(mnist, monkeys, tmp_path):
+    # Comparing runs loads their models (for sizes): TensorFlow starts on that path only, and its
+    # native start-up lines (absl, oneDNN, cuInit without a GPU) must not reach the user.
+    page = tmp_path / "cmp.html"
+    code, out, err = finish(
+        start_cli("report", str(mnist), str(monkeys), "-o", str(page), "--no-gradcam")
+    )
+    assert code == 0, err
+    assert out.strip() == f"Wrote {page}"
+    assert not [line for line in err.splitlines() if any(n in line for n in NOISE)], err

@@ -18,9 +18,7 @@ from cnnzoo.errors import CnnzooError
 from cnnzoo.optim import build_schedule
 from cnnzoo.training import train_from_config
 
-from .tiny_runs import cli_env, finish, history, read, start_cli, tiny_config
-
-NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub", "cuInit", "Traceback")
+from .tiny_runs import NOISE, cli_env, finish, history, read, start_cli, tiny_config
 
 
 def test_cli_run_folder_has_everything_and_plain_progress(mnist_npz: Path, tmp_path: Path) -> None:

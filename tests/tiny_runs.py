@@ -38,6 +38,10 @@ def tiny_config(folder: Path, mnist_npz: Path, name: str = "tiny", **sections: A
     return path
 
 
+# What TensorFlow prints natively at start-up, and a traceback: never on a user's stderr.
+NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub", "cuInit", "Traceback")
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment a user's shell gives: no TF_CONFIG, the CLI's own log level."""
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "TF_CPP_MIN_LOG_LEVEL")}
