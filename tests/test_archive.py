@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -355,3 +356,37 @@ def test_cli_subprocess_as_a_user_runs_it(archives, tmp_path):
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: "), bad.stderr
     assert "does not have the expected SHA-256" in bad.stderr
+
+
+def test_a_macos_zip_with_loose_images_trains_on_its_class_folders_and_names_the_loose_ones(
+    pets, tmp_path, cache
+):
+    # What Finder's "Compress" makes: a __MACOSX/ side folder of resource forks beside the class
+    # folders; and 20 images someone left at the top, outside every class folder.
+    root = tmp_path / "mac"
+    shutil.copytree(pets, root)
+    for name in CLASSES:
+        fork = root / "__MACOSX" / name / f"._{name}.jpg"
+        fork.parent.mkdir(parents=True)
+        fork.write_bytes(b"\x00\x05\x16\x07resource fork")
+    first = next((root / CLASSES[0]).iterdir())
+    for i in range(20):
+        shutil.copy(first, root / f"loose-{i:02d}.jpg")
+    (root / "README.txt").write_text("notes beside the data are expected", encoding="utf-8")
+    data = zip_folder(root, tmp_path / "mac.zip").read_bytes()
+    with FileServer({"/mac.zip": data}) as server:
+        result = invoke(
+            "download", "archive", "--url", f"{server.url}/mac.zip", "--sha256", sha256(data)
+        )
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, result.stderr
+    assert "20 file(s) at the top of" in warnings[0]
+    assert "loose-00.jpg, loose-01.jpg" in warnings[0] and "and 15 more" in warnings[0]
+    assert "README.txt" not in warnings[0] and "__MACOSX" not in result.stderr
+
+    config = resolve({"data": {"dataset": "directory", "path": str(root)}}, "test")
+    with pytest.warns(UserWarning, match="20 file"):
+        train, classes = split_source(config, "train")
+    assert classes == CLASSES  # no __MACOSX class
+    assert not [p for p in train.paths if "__MACOSX" in p.parts or p.parent == root]

@@ -36,6 +36,7 @@ from cnnzoo.data.folders import (
     Split,
     check_same_classes,
     folder_split,
+    is_data,
     list_class_folders,
 )
 from cnnzoo.data.schema import DatasetDefaults, DownloadableData, Fraction
@@ -103,7 +104,7 @@ def unpack(archive: Path, destination: Path, source: str) -> Path:
         raise CnnzooError(
             f"The archive from {source} is damaged ({error}); nothing was installed."
         ) from None
-    entries = [p for p in destination.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    entries = [p for p in destination.iterdir() if is_data(p.name)]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return destination

@@ -7,6 +7,7 @@ a separate validation folder or a seeded, stratified holdout.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,20 +31,52 @@ class Split:
         return len(self.labels)
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".")
+# Names next to data that are never data: macOS zips carry a `__MACOSX/` folder of resource forks.
+_NOT_DATA = frozenset({"__MACOSX"})
+# Files a dataset's top folder may hold beside its class folders that are not images.
+_NOTES = frozenset({".txt", ".md", ".rst", ".csv", ".json", ".yaml", ".yml", ".html", ".pdf"})
+
+
+class LooseFilesWarning(UserWarning):
+    """Files at the top of a class-folder dataset, outside every class folder: not used."""
+
+
+def is_data(name: str) -> bool:
+    """Whether a file or folder name can hold data: not hidden (`.DS_Store`,
+    `.ipynb_checkpoints/`) and not an archiver's side folder (`__MACOSX/`)."""
+    return not name.startswith(".") and name not in _NOT_DATA
 
 
 def candidate_images(folder: Path) -> list[Path]:
     """Every file under `folder` that cnnzoo tries as an image, sorted: training and predict
-    agree on this. Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints/`) are not data;
-    any other file counts whatever its extension, and its content decides whether it decodes."""
+    agree on this. Hidden files and folders and `__MACOSX/` are not data; any other file counts
+    whatever its extension, and its content decides whether it decodes."""
     return sorted(
         path
         for path in folder.rglob("*")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        if path.is_file() and all(is_data(part) for part in path.relative_to(folder).parts)
     )
+
+
+def _warn_loose_files(root: Path, what: str) -> None:
+    """Name the files at the top of `root` that no class folder holds (notes such as a
+    README or a labels .csv are expected there and not named)."""
+    loose = sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_file()
+        and is_data(p.name)
+        and p.suffix.lower() not in _NOTES
+        and not p.name.upper().startswith(("README", "LICENSE", "LICENCE"))
+    )
+    if loose:
+        shown = ", ".join(loose[:5]) + (f" and {len(loose) - 5} more" if len(loose) > 5 else "")
+        warnings.warn(
+            f"{what}: {len(loose)} file(s) at the top of {root} are in no class folder and are "
+            f"not used: {shown}. Move each into its class's sub-folder to train on it.",
+            LooseFilesWarning,
+            stacklevel=3,
+        )
 
 
 def list_class_folders(root: Path, what: str) -> tuple[list[str], list[list[Path]]]:
@@ -56,7 +89,7 @@ def list_class_folders(root: Path, what: str) -> tuple[list[str], list[list[Path
             f"{what}: no folder at {root}. Expected a folder with one sub-folder of images per "
             "class; check data.path."
         )
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and is_data(p.name))
     if len(folders) < 2:
         raise CnnzooError(
             f"{what}: {root} needs at least 2 class sub-folders to classify, found "
@@ -69,6 +102,7 @@ def list_class_folders(root: Path, what: str) -> tuple[list[str], list[list[Path
             f"{what}: class folders without any files in {root}: {', '.join(empty)}. "
             "Add images or remove the empty folders."
         )
+    _warn_loose_files(root, what)
     return [folder.name for folder in folders], files
 
 
