@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnzoo.errors import CnnzooError, ConfigError
-from cnnzoo.predict import expand_images, sort_out, top_classes
+from cnnzoo.predict import read_images, top_classes
 from cnnzoo.results import RunFolder, open_run
 
 EXPLAIN_DIR = "explain"
@@ -42,19 +42,14 @@ class ExplainReport:
 
 
 def _read_images(run: RunFolder, paths: Sequence[str | Path]):
-    """(readable paths, preprocessed images, failures), as `cnnzoo predict` reads them."""
-    files, found, failures = expand_images(paths)
-    if not files:
-        return [], None, failures
-    from cnnzoo.data.pipeline import BadFilesWarning, load_images
+    """(readable paths, preprocessed images, failures), as `cnnzoo predict` reads them; the
+    files of a folder that are not images are skipped with a warning."""
+    from cnnzoo.data.bad_files import BadFilesWarning
 
-    images, unreadable = load_images(files, run.config)
-    skipped, failed_reads = sort_out(unreadable, found)
-    for path, reason in skipped:
+    read = read_images(paths, run.config)
+    for path, reason in read.skipped:
         warnings.warn(f"{path}: skipped, {reason}", BadFilesWarning, stacklevel=2)
-    failures.extend(failed_reads)
-    failed = {Path(path) for path, _ in unreadable}
-    return [p for p in files if p not in failed], images, failures
+    return read.paths, read.images, read.failures
 
 
 def _output_folder(run: RunFolder, output: Path | None, default: str) -> Path:

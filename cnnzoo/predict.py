@@ -85,15 +85,34 @@ def expand_images(
     return files, found, failures
 
 
-def sort_out(
-    unreadable: list[tuple[Path, str]], found: set[Path]
-) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    """(skipped, failures): a file found in a folder that is not an image is skipped, as
-    training skips it; a file named on the command line, or one that cannot be read, failed."""
-    from cnnzoo.data.bad_files import UNREADABLE
+@dataclass
+class UserImages:
+    """The user's images read as training reads them: the readable files in order with their
+    preprocessed pixels; (path, reason) for the files found in a folder that are not images
+    (skipped, as training skips them) and for the ones that failed (named on the command line,
+    or unreadable)."""
 
+    paths: list[Path]
+    images: np.ndarray | None
+    skipped: list[tuple[Path, str]]
+    failures: list[tuple[Path, str]]
+
+
+def read_images(paths: Sequence[str | Path], config: Any) -> UserImages:
+    """Expand folders, decode and preprocess every file as the run's `config` trained on them."""
+    files, found, failures = expand_images(paths)
+    if not files:
+        return UserImages([], None, [], failures)
+    from cnnzoo.data.bad_files import UNREADABLE
+    from cnnzoo.data.pipeline import load_images
+
+    images, unreadable = load_images(files, config)
     skipped = [(p, why) for p, why in unreadable if p in found and why == UNREADABLE]
-    return skipped, [(p, why) for p, why in unreadable if (p, why) not in skipped]
+    failures += [(p, why) for p, why in unreadable if (p, why) not in skipped]
+    failed = {Path(path) for path, _ in unreadable}
+    readable = [path for path in files if path not in failed]
+    assert len(readable) == len(images), "load_images returns one image per readable file"
+    return UserImages(readable, images, skipped, failures)
 
 
 def top_classes(
@@ -116,21 +135,12 @@ def predict_images(
     run = open_run(run_dir)
     class_names = run.require_classes()
     model = run.load_model()
-    files, found, failures = expand_images(paths)
-    report = PredictionReport(failures=failures)
-    if not files:
-        return report
-    from cnnzoo.data.pipeline import load_images
-
-    images, unreadable = load_images(files, run.config)
-    skipped, failed_reads = sort_out(unreadable, found)
-    report.skipped.extend(skipped)
-    report.failures.extend(failed_reads)
-    failed = {Path(path) for path, _ in unreadable}
-    readable = [path for path in files if path not in failed]
-    assert len(readable) == len(images), "load_images returns one image per readable file"
-    if readable:
-        probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
+    read = read_images(paths, run.config)
+    report = PredictionReport(failures=read.failures, skipped=read.skipped)
+    if read.paths:
+        probabilities = np.asarray(model.predict(read.images, batch_size=batch_size, verbose=0))
         tops = top_classes(probabilities, class_names, min(top_k, len(class_names)))
-        report.predictions = [Prediction(p, top) for p, top in zip(readable, tops, strict=True)]
+        report.predictions = [
+            Prediction(p, top) for p, top in zip(read.paths, tops, strict=True)
+        ]
     return report
