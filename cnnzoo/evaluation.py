@@ -37,9 +37,7 @@ def compute_metrics(
     assert labels.shape == (len(probabilities),)
     num_classes = len(class_names)
     predicted = probabilities.argmax(axis=1)
-    # confusion[true, predicted]: rows are the actual classes, columns the predictions.
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    confusion = mistakes.confusion_matrix(labels, predicted, num_classes)
 
     true_probability = probabilities[np.arange(len(labels)), labels]
     loss = float(np.mean(-np.log(np.clip(true_probability, EPSILON, 1 - EPSILON))))
@@ -207,20 +205,7 @@ def format_report(evaluation: Evaluation) -> str:
         f"Top-{m['top_k']} accuracy: {m['top_k_accuracy']:.4f}",
         "",
     ]
-    rows = [
-        [c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
-        for c in m["per_class"]
-    ]
-    for name in ("macro_avg", "weighted_avg"):
-        avg = m[name]
-        rows.append(
-            [
-                name.replace("_", " "),
-                *(f"{avg[k]:.3f}" for k in ("precision", "recall", "f1")),
-                m["num_examples"],
-            ]
-        )
-    lines += [text_table(["class", "precision", "recall", "f1", "support"], rows), ""]
+    lines += [text_table(list(runs.PER_CLASS_COLUMNS), runs.per_class_rows(m)), ""]
     # Confusion matrix with class indices as column headers, so long names do not widen it.
     names = m["class_names"]
     headers = ["true \\ predicted", *(str(i) for i in range(len(names)))]

@@ -35,13 +35,18 @@ def worst_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int = W
     return wrong[np.argsort(-confidence, kind="stable")][:count]
 
 
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """confusion[true, predicted]: rows are the actual classes, columns the predictions."""
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    return confusion
+
+
 def confused_pairs(
     probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], count: int = PAIRS
 ) -> list[dict[str, Any]]:
     """The (true, predicted) pairs with the most mistakes, with the share of the true class."""
-    num_classes = len(class_names)
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, probabilities.argmax(axis=1)), 1)
+    confusion = confusion_matrix(labels, probabilities.argmax(axis=1), len(class_names))
     support = confusion.sum(axis=1)
     np.fill_diagonal(confusion, 0)
     order = np.argsort(-confusion, axis=None, kind="stable")[:count]

@@ -6,6 +6,7 @@ Read from the files `cnnzoo evaluate` saved; Grad-CAM of the saved mistakes when
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +35,8 @@ def percent(value: Any) -> str:
 
 
 def _per_class(result: EvaluationRecord) -> str:
-    rows = [
-        [c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
-        for c in result.per_class
-    ]
-    for name in ("macro_avg", "weighted_avg"):
-        avg = getattr(result, name)
-        rows.append(
-            [
-                name.replace("_", " "),
-                *(f"{avg[k]:.3f}" for k in ("precision", "recall", "f1")),
-                result.num_examples,
-            ]
-        )
-    return html.table(["class", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4})
+    headers = list(runs.PER_CLASS_COLUMNS)
+    return html.table(headers, runs.per_class_rows(asdict(result)), {1, 2, 3, 4})
 
 
 def _gradcam_samples(run: RunFolder, split: str, model: Any) -> str:

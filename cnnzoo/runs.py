@@ -176,6 +176,28 @@ class EvaluationRecord:
     confusion_matrix: list[list[int]]  # [true][predicted]
 
 
+PER_CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
+
+
+def per_class_rows(metrics: dict[str, Any]) -> list[list[Any]]:
+    """The per-class table of an evaluation (`compute_metrics` or an `EvaluationRecord` as a
+    dict): a row per class, then the macro and weighted averages, scores with 3 decimals."""
+    rows = [
+        [c["class"], *(f"{c[k]:.3f}" for k in ("precision", "recall", "f1")), c["support"]]
+        for c in metrics["per_class"]
+    ]
+    for name in ("macro_avg", "weighted_avg"):
+        average = metrics[name]
+        rows.append(
+            [
+                name.replace("_", " "),
+                *(f"{average[k]:.3f}" for k in ("precision", "recall", "f1")),
+                metrics["num_examples"],
+            ]
+        )
+    return rows
+
+
 def _read_optional(path: Path) -> Any:
     return read_json(path) if path.is_file() else None
 
@@ -275,9 +297,12 @@ def write_evaluation(run_dir: Path, record: EvaluationRecord, key: str | None = 
     split = key or record.split
     summary = run_dir / evaluation_file(split)
     write_json(summary, asdict(record))
-    columns = ["class", "precision", "recall", "f1", "support"]
     per_class = run_dir / per_class_file(split)
-    write_csv(per_class, columns, [[row[key] for key in columns] for row in record.per_class])
+    write_csv(
+        per_class,
+        list(PER_CLASS_COLUMNS),
+        [[row[key] for key in PER_CLASS_COLUMNS] for row in record.per_class],
+    )
     confusion = run_dir / confusion_file(split)
     counts = zip(record.class_names, record.confusion_matrix, strict=True)
     write_csv(confusion, ["true \\ predicted", *record.class_names], [[n, *c] for n, c in counts])
