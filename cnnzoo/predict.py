@@ -140,7 +140,5 @@ def predict_images(
     if read.paths:
         probabilities = np.asarray(model.predict(read.images, batch_size=batch_size, verbose=0))
         tops = top_classes(probabilities, class_names, min(top_k, len(class_names)))
-        report.predictions = [
-            Prediction(p, top) for p, top in zip(read.paths, tops, strict=True)
-        ]
+        report.predictions = [Prediction(p, top) for p, top in zip(read.paths, tops, strict=True)]
     return report

@@ -44,12 +44,12 @@ def _curves(run: RunFolder) -> str:
 def _summary(run: RunFolder) -> str:
     status = runs.read_status(run.path)
     rows = run.history()
-    best = max((r.get("val_accuracy") or 0 for r in rows), default=None) if rows else None
+    best = runs.best_validation_accuracy(rows)
     items = [
         ("status", status.status if status else "unknown"),
         ("epochs", f"{len(rows)} of {run.config.train.epochs}"),
         ("final training accuracy", percent(rows[-1].get("accuracy") if rows else None)),
-        ("best validation accuracy", percent(best) if best else "-"),
+        ("best validation accuracy", percent(best)),
     ]
     for split, result in run.evaluations().items():
         items.append((f"{split} accuracy ({result.num_examples} images)", percent(result.accuracy)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
@@ -244,14 +245,31 @@ def read_history(run_dir: Path) -> list[HistoryRow]:
     return list(_read_optional(run_dir / HISTORY_JSON) or [])
 
 
+def _highest(rows: list[HistoryRow], key: str) -> tuple[float, int] | None:
+    """(value, epoch) of the highest finite `key`, the earliest such epoch on a tie."""
+    scored = [
+        (row[key], -row["epoch"])
+        for row in rows
+        if isinstance(row.get(key), int | float) and math.isfinite(row[key])
+    ]
+    if not scored:
+        return None
+    value, negative_epoch = max(scored)
+    return value, int(-negative_epoch)
+
+
 def best_epoch(rows: list[HistoryRow]) -> tuple[int, str] | None:
     """The epoch with the highest validation accuracy (training accuracy if never validated)."""
     for key in ("val_accuracy", "accuracy"):
-        scored = [(row[key], -row["epoch"]) for row in rows if row.get(key) is not None]
-        if scored:
-            value, negative_epoch = max(scored)
-            return int(-negative_epoch), key
+        if (best := _highest(rows, key)) is not None:
+            return best[1], key
     return None
+
+
+def best_validation_accuracy(rows: list[HistoryRow]) -> float | None:
+    """The highest validation accuracy of the history, None if no epoch was validated."""
+    best = _highest(rows, "val_accuracy")
+    return None if best is None else best[0]
 
 
 def read_status(run_dir: Path) -> RunRecord | None:

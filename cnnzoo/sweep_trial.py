@@ -71,8 +71,7 @@ def suggest(trial: optuna.Trial, parameter: Parameter) -> Any:
 
 def best_value(run_dir: Path) -> float | None:
     """The best validation accuracy in the run's history."""
-    values = [row[MONITOR] for row in runs.read_history(run_dir) if MONITOR in row]
-    return max(values) if values else None
+    return runs.best_validation_accuracy(runs.read_history(run_dir))
 
 
 def objective(trial: optuna.Trial, sweep: Sweep, log: Callable[[str], None]) -> float:

@@ -103,3 +103,15 @@ def test_best_epoch_prefers_validation_and_the_earliest_tie() -> None:
     assert runs.best_epoch(rows) == (2, "val_accuracy")
     assert runs.best_epoch([{"epoch": 1, "accuracy": 0.5}]) == (1, "accuracy")
     assert runs.best_epoch([]) is None
+
+
+@pytest.mark.fast
+def test_the_best_validation_accuracy_skips_unvalidated_and_non_finite_epochs() -> None:
+    rows = [
+        {"epoch": 1, "accuracy": 0.4, "val_accuracy": 0.0},
+        {"epoch": 2, "accuracy": 0.5, "val_accuracy": float("nan")},
+        {"epoch": 3, "accuracy": 0.6},
+    ]
+    assert runs.best_validation_accuracy(rows) == 0.0  # a real 0%, not "no figure"
+    assert runs.best_epoch(rows) == (1, "val_accuracy")
+    assert runs.best_validation_accuracy([{"epoch": 1, "accuracy": 0.5}]) is None
