@@ -37,7 +37,7 @@ class MnistSample(DatasetDefaults):
     """5,000 real MNIST digits inside the package; validation is a seeded holdout, as MNIST's."""
 
     name = "mnist_sample"
-    summary = "A sample of real MNIST shipped with cnnzoo: 4,000 train, 1,000 test (no download)"
+    summary = "Real MNIST digits shipped inside cnnzoo: 4,000 train, 1,000 test, 28x28 grey"
     schema = MnistSampleData
     evaluation_split = "test"
 
