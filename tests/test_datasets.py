@@ -62,6 +62,7 @@ def test_no_module_outside_a_plugin_compares_dataset_names() -> None:
 # What each dataset's `data:` takes: the keys every dataset has, plus its own.
 TAKES = {
     "mnist": {"data_dir", "download", "url", "sha256", "validation_split"},
+    "mnist_sample": {"validation_split"},
     "monkeys": {"data_dir", "download"},
     "directory": {"val_path", "validation_split"},
     "archive": {"data_dir", "download", "url", "sha256", "val_path", "validation_split"},

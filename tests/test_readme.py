@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from cnnzoo.config import Config
+from cnnzoo.config import Config, load_config
+from cnnzoo.config_files import shipped_configs
 from cnnzoo.data.catalog import DATASETS
+from cnnzoo.data.mnist_sample import LICENSE_FILE, SAMPLE_FILE
 from cnnzoo.models import MODELS
 
 from .helpers import REPO
@@ -54,3 +57,31 @@ def test_the_two_commands_and_ci_agree() -> None:
     assert first == ["bash scripts/train.sh", "bash scripts/test.sh"]
     ci = (REPO / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in ci
+
+
+def test_the_configs_the_readme_trains_are_shipped() -> None:
+    text = " ".join(README.split())
+    named = re.findall(r"scripts/train\.sh configs/(\w+)\.yaml", text)
+    named += re.findall(r"cnnzoo train -c (\w+)\b(?![/.])", text)  # by name, not a path
+    assert "quickstart" in named and "mnist_lenet" in named
+    assert set(named) <= set(shipped_configs()), set(named) - set(shipped_configs())
+
+
+def test_the_quickstart_is_what_the_readme_says() -> None:
+    config = load_config("quickstart")
+    with np.load(SAMPLE_FILE, allow_pickle=False) as sample:
+        num_train, num_test = len(sample["y_train"]), len(sample["y_test"])
+    num_validation = round(num_train * config.data.validation_split)
+    text = " ".join(README.split())
+    claims = (
+        "bash scripts/train.sh # set up .venv, train the offline quickstart "
+        "(configs/quickstart.yaml)",
+        f"trains the chapter's tutorial CNN for {config.train.epochs} epochs",
+        f"dataset `{config.data.dataset}`: {num_train:,} training digits, {num_validation:,} of "
+        f"them held out for validation, and {num_test:,} test digits",
+        f"`{SAMPLE_FILE.relative_to(REPO).as_posix()}`, {SAMPLE_FILE.stat().st_size / 1e6:.1f} MB",
+        f"`{LICENSE_FILE.relative_to(REPO).as_posix()}`",
+    )
+    for claim in claims:
+        assert claim in text, claim
+    assert config.model.name == "tutorial_cnn"

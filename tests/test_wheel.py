@@ -16,6 +16,8 @@ from cnnzoo.config_files import shipped_configs
 
 from .helpers import REPO
 
+BUNDLED = ("mnist_sample.npz", "mnist_sample.LICENSE.md")  # the quickstart's real MNIST sample
+
 
 def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONNOUSERSITE": "1"}
@@ -54,6 +56,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert build.returncode == 0, build.stderr
     (wheel,) = root.glob("cnnzoo-*.whl")
     shipped = {f"cnnzoo/configs/{name}.yaml" for name in shipped_configs()}
+    shipped |= {f"cnnzoo/data/bundled/{name}" for name in BUNDLED}
     assert shipped <= set(zipfile.ZipFile(wheel).namelist())
 
     venv = root / "venv"
@@ -103,6 +106,19 @@ def test_wheel_installed_cnnzoo_trains_a_shipped_config_by_name(
     assert (run_dir / "model.keras").is_file() and (run_dir / "metrics.json").is_file()
     saved = (run_dir / "config.yaml").read_text(encoding="utf-8")
     assert "variant: modern" in saved and "batch_size: 128" in saved
+
+    # The quickstart's data is inside the installed package: its test split is the sample's.
+    quickstart = _run(
+        installed / "bin" / "python",
+        "-c",
+        "from cnnzoo.config import load_config; from cnnzoo.data.sources import split_source; "
+        "from cnnzoo.data.mnist_sample import SAMPLE_FILE; "
+        "print(len(split_source(load_config('quickstart'), 'test')[0]), SAMPLE_FILE)",
+        cwd=empty,
+    )
+    assert quickstart.returncode == 0, quickstart.stderr
+    count, path = quickstart.stdout.split()
+    assert count == "1000" and Path(path).is_relative_to(installed), quickstart.stdout
 
     unknown = _run(installed / "bin" / "cnnzoo", "train", "-c", "mnist_lenett", cwd=empty)
     assert unknown.returncode == 2

@@ -14,6 +14,7 @@ from cnnzoo.data.archive import Archive
 from cnnzoo.data.directory import Directory
 from cnnzoo.data.fetch import Fetched, data_home
 from cnnzoo.data.mnist import Mnist
+from cnnzoo.data.mnist_sample import MnistSample
 from cnnzoo.data.monkeys import Monkeys
 from cnnzoo.data.schema import DataConfig
 from cnnzoo.registry import Registry
@@ -59,6 +60,7 @@ class Dataset(Protocol):
 DATASETS: Registry[Dataset] = Registry("dataset")
 _PLUGINS: tuple[Dataset, ...] = (
     Mnist(),
+    MnistSample(),
     Monkeys(),
     Directory(),
     Archive(),

@@ -31,7 +31,7 @@ def download_dataset(
     if not dataset.downloadable:
         downloadable = ", ".join(n for n in DATASETS.names() if DATASETS.get(n).downloadable)
         raise ConfigError(
-            f'Dataset "{name}" has nothing to download: it reads the folder data.path names. '
+            f'Dataset "{name}" has nothing to download. {dataset.summary}. '
             f"Downloadable: {downloadable}."
         )
     if (url or sha256) and not dataset.takes_url:

@@ -72,16 +72,21 @@ class MnistData(DownloadableData):
     validation_split: Fraction = 0.1
 
 
+def local_mnist_file(path: str) -> Path:
+    """`data.path` as an existing file, or a CnnzooError saying what it should be."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise CnnzooError(
+            f"data.path: no MNIST file at {file}. Point it at an mnist.npz-format file "
+            "(keys x_train, y_train, x_test, y_test)."
+        )
+    return file
+
+
 def mnist_file(data: MnistData) -> Path:
     """The `mnist.npz` to read: `data.path`, else the cache (downloaded if `data.download`)."""
     if data.path:
-        path = Path(data.path).expanduser()
-        if not path.is_file():
-            raise CnnzooError(
-                f"data.path: no MNIST file at {path}. Point it at an mnist.npz-format file "
-                "(keys x_train, y_train, x_test, y_test)."
-            )
-        return path
+        return local_mnist_file(data.path)
     path = data_home(data.data_dir) / MNIST_FILE
     if path.is_file():
         return path
@@ -92,6 +97,24 @@ def mnist_file(data: MnistData) -> Path:
         f"MNIST is not downloaded (looked for {path}). Run `{command}`, or set "
         "data.download: true, or set data.path to a local mnist.npz-format file."
     )
+
+
+def mnist_split(
+    path: Path, split: str, validation_split: float, seed: int
+) -> tuple[Split | None, list[str]]:
+    """One split of an mnist.npz-format file: its test arrays, or its training arrays minus
+    (train) or only (validation) a seeded holdout of `validation_split`."""
+    arrays = load_mnist_arrays(path)
+    classes = list(CLASS_NAMES)
+    if split == "test":
+        return Split(split, arrays["y_test"], images=arrays["x_test"]), classes
+    images, labels = arrays["x_train"], arrays["y_train"]
+    num_validation = int(round(len(images) * validation_split))
+    order = np.random.default_rng(seed).permutation(len(images))
+    index = np.sort(order[num_validation:] if split == "train" else order[:num_validation])
+    if not len(index):
+        return None, classes
+    return Split(split, labels[index], images=images[index]), classes
 
 
 def load_mnist_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -207,18 +230,9 @@ class Mnist(DatasetDefaults):
 
     def split(self, config: Config, split: str) -> tuple[Split | None, list[str]]:
         """The test arrays, or the training arrays minus (train) or only (validation) a holdout."""
-        arrays = load_mnist_arrays(mnist_file(config.data))
-        classes = list(CLASS_NAMES)
-        if split == "test":
-            labels = arrays["y_test"]
-            return Split(split, labels, images=arrays["x_test"]), classes
-        images, labels = arrays["x_train"], arrays["y_train"]
-        num_validation = int(round(len(images) * config.data.validation_split))
-        order = np.random.default_rng(config.seed).permutation(len(images))
-        index = np.sort(order[num_validation:] if split == "train" else order[:num_validation])
-        if not len(index):
-            return None, classes
-        return Split(split, labels[index], images=images[index]), classes
+        return mnist_split(
+            mnist_file(config.data), split, config.data.validation_split, config.seed
+        )
 
     def with_data_path(self, data: MnistData, path: Path) -> MnistData:
         """Read another mnist.npz-format file."""
