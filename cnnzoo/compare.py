@@ -56,7 +56,7 @@ def _images_per_epoch(run: RunFolder, metrics: dict[str, Any]) -> int | None:
     from cnnzoo.data.sources import split_source  # lists files or reads the .npz; no TensorFlow
 
     try:
-        split, _ = split_source(run.config, "train")
+        split, _ = split_source(run.config.data, run.config.seed, "train")
     except CnnzooError:  # the data moved since training: leave the figure out
         return None
     return len(split) if split is not None else None

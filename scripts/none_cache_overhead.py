@@ -48,7 +48,7 @@ def main() -> None:
     data = {"dataset": "directory", "path": str(args.folder), "validation_split": 0.0}
     data.update(image_size=list(args.size), channels=args.channels, cache="none")
     config = resolve({"data": data, "output_dir": "/tmp/none-cache-overhead"}, "overhead")
-    split, _ = split_source(config, "train")
+    split, _ = split_source(config.data, config.seed, "train")
     first = next(pipeline._scan(split, config).as_numpy_iterator())
     ways = {
         "guarded": lambda: pipeline._every_pass(split, config, first[1:]),

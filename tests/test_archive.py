@@ -120,11 +120,11 @@ def test_training_config_with_download_true_fetches_and_splits(archives, cache, 
         url = f"{server.url}/pets.zip"
         fields = {"dataset": "archive", "url": url, "sha256": sha256(data)}
         with pytest.raises(CnnzooError, match=r"Run `cnnzoo download archive --url .* --sha256"):
-            split_source(resolve({"data": fields}, "test"), "train")
+            split_source(resolve({"data": fields}, "test").data, 7, "train")
         config = resolve({"data": {**fields, "download": True}}, "test")
-        train, classes = split_source(config, "train")
-        validation, _ = split_source(config, "validation")
-        test, _ = split_source(config, "test")
+        train, classes = split_source(config.data, config.seed, "train")
+        validation, _ = split_source(config.data, config.seed, "validation")
+        test, _ = split_source(config.data, config.seed, "test")
     assert classes == CLASSES
     # The directory dataset's default holdout of 0.2: one of five images per class.
     assert (len(train), len(validation)) == (12, 3)
@@ -144,7 +144,10 @@ def test_train_validation_test_folders_are_used_as_the_splits(tmp_path, cache):
     with FileServer({"/split.tgz": data}) as server:
         fields = {"url": f"{server.url}/split.tgz", "sha256": sha256(data), "download": True}
         config = resolve({"data": {"dataset": "archive", **fields}}, "test")
-        counts = [len(split_source(config, split)[0]) for split in ("train", "validation", "test")]
+        counts = [
+            len(split_source(config.data, config.seed, split)[0])
+            for split in ("train", "validation", "test")
+        ]
     assert counts == [12, 6, 3]
 
 
@@ -195,7 +198,7 @@ def test_interrupted_transfer_leaves_nothing_complete_looking(archives, cache, p
         assert entries(cache) == []
         config = resolve({"data": {"dataset": "archive", "url": url, "sha256": "0" * 64}}, "t")
         with pytest.raises(CnnzooError, match="is not downloaded"):
-            split_source(config, "train")
+            split_source(config.data, config.seed, "train")
 
         del server.cut_after[path]  # the server is back: the same command now works
         again = invoke("download", "archive", "--url", url, "--sha256", sha256(archives[path]))
@@ -315,7 +318,7 @@ def test_evaluate_data_holds_out_a_whole_folder(pets):
 
     fields = {"dataset": "archive", "url": "http://x/a.zip", "sha256": "0" * 64}
     config = with_data_path(resolve({"data": fields}, "test"), pets)
-    validation, classes = split_source(config, "validation")
+    validation, classes = split_source(config.data, config.seed, "validation")
     assert classes == CLASSES
     assert len(validation) == len(CLASSES) * PER_CLASS
 
@@ -387,6 +390,6 @@ def test_a_macos_zip_with_loose_images_trains_on_its_class_folders_and_names_the
 
     config = resolve({"data": {"dataset": "directory", "path": str(root)}}, "test")
     with pytest.warns(UserWarning, match="20 file"):
-        train, classes = split_source(config, "train")
+        train, classes = split_source(config.data, config.seed, "train")
     assert classes == CLASSES  # no __MACOSX class
     assert not [p for p in train.paths if "__MACOSX" in p.parts or p.parent == root]

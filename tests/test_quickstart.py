@@ -66,12 +66,12 @@ def test_the_quickstart_splits_the_sample_and_is_evaluated_on_its_test_digits() 
     assert DATASETS.get("mnist_sample").evaluation_split == "test"
     with np.load(SAMPLE_FILE, allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
-    test, classes = split_source(config, "test")
+    test, classes = split_source(config.data, config.seed, "test")
     assert classes == [str(digit) for digit in range(10)]
     assert np.array_equal(test.images, arrays["x_test"])
     assert np.array_equal(test.labels, arrays["y_test"])
-    train, _ = split_source(config, "train")
-    validation, _ = split_source(config, "validation")
+    train, _ = split_source(config.data, config.seed, "train")
+    validation, _ = split_source(config.data, config.seed, "validation")
     assert (len(train), len(validation)) == (3600, 400)  # the 10% holdout of MNIST's own
     both = np.concatenate([train.images, validation.images])
     assert sorted(image.tobytes() for image in both) == sorted(

@@ -113,7 +113,8 @@ def test_wheel_installed_cnnzoo_trains_a_shipped_config_by_name(
         "-c",
         "from cnnzoo.config import load_config; from cnnzoo.data.sources import split_source; "
         "from cnnzoo.data.mnist_sample import SAMPLE_FILE; "
-        "print(len(split_source(load_config('quickstart'), 'test')[0]), SAMPLE_FILE)",
+        "config = load_config('quickstart'); "
+        "print(len(split_source(config.data, config.seed, 'test')[0]), SAMPLE_FILE)",
         cwd=empty,
     )
     assert quickstart.returncode == 0, quickstart.stderr

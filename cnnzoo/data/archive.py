@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -41,9 +41,6 @@ from cnnzoo.data.folders import (
 )
 from cnnzoo.data.schema import DatasetDefaults, DownloadableData, Fraction
 from cnnzoo.errors import CnnzooError, ConfigError
-
-if TYPE_CHECKING:
-    from cnnzoo.config import Config
 
 _SYMLINK = 0o120000  # the file type bits of a symbolic link in a zip entry's Unix mode
 
@@ -217,9 +214,8 @@ class Archive(DatasetDefaults):
         """Download, check and unpack the archive into the cache."""
         return download_archive(data, force, progress)
 
-    def split(self, config: Config, split: str) -> tuple[Split | None, list[str]]:
+    def split(self, data: ArchiveData, seed: int, split: str) -> tuple[Split | None, list[str]]:
         """Like `directory`: a top-level train/validation/test layout, else a seeded holdout."""
-        data = config.data
         if data.path:
             root = Path(data.path).expanduser()
             if not root.is_dir():
@@ -241,7 +237,7 @@ class Archive(DatasetDefaults):
             layout,
             split,
             data.validation_split,
-            config.seed,
+            seed,
             "The archive has no validation images to test on: set data.validation_split > 0, "
             "or data.val_path, or put train/ and validation/ (or test/) folders in it.",
         )

@@ -8,20 +8,17 @@ that module plus one line in `_PLUGINS` below. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from cnnzoo.data.archive import Archive
 from cnnzoo.data.directory import Directory
 from cnnzoo.data.fetch import Fetched, data_home
+from cnnzoo.data.folders import Split
 from cnnzoo.data.mnist import Mnist
 from cnnzoo.data.mnist_sample import MnistSample
 from cnnzoo.data.monkeys import Monkeys
 from cnnzoo.data.schema import DataConfig
 from cnnzoo.registry import Registry
-
-if TYPE_CHECKING:
-    from cnnzoo.config import Config
-    from cnnzoo.data.folders import Split
 
 __all__ = ["DATASETS", "DataConfig", "Dataset", "Fetched", "data_home"]
 
@@ -47,7 +44,7 @@ class Dataset(Protocol):
         """Download into the cache (`data.data_dir`) unless already there (or `force`)."""
         ...
 
-    def split(self, config: Config, split: str) -> tuple[Split | None, list[str]]:
+    def split(self, data: DataConfig, seed: int, split: str) -> tuple[Split | None, list[str]]:
         """One split's images (None if the dataset has no such split) and the class names,
         fetching first if the config says `data.download: true`."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -11,9 +11,6 @@ from cnnzoo.data.fetch import Fetched
 from cnnzoo.data.folders import FolderLayout, Split, folder_split
 from cnnzoo.data.schema import DataConfig, DatasetDefaults, Fraction
 from cnnzoo.errors import ConfigError
-
-if TYPE_CHECKING:
-    from cnnzoo.config import Config
 
 
 class DirectoryData(DataConfig):
@@ -39,9 +36,8 @@ class Directory(DatasetDefaults):
             f'Dataset "{self.name}" has nothing to download: it reads the folder data.path names.'
         )
 
-    def split(self, config: Config, split: str) -> tuple[Split | None, list[str]]:
+    def split(self, data: DirectoryData, seed: int, split: str) -> tuple[Split | None, list[str]]:
         """`data.path`'s files, split by `data.val_path` if given, else by a seeded holdout."""
-        data = config.data
         layout = FolderLayout(Path(data.path).expanduser(), "data.path")
         if data.val_path:
             val_root = Path(data.val_path).expanduser()
@@ -50,7 +46,7 @@ class Directory(DatasetDefaults):
             layout,
             split,
             data.validation_split,
-            config.seed,
+            seed,
             "The directory dataset has no validation images to test on: set data.val_path "
             "or data.validation_split > 0.",
         )

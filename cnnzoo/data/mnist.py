@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -21,9 +21,6 @@ from cnnzoo.data.fetch import (
 from cnnzoo.data.folders import Split
 from cnnzoo.data.schema import DatasetDefaults, DownloadableData, Fraction, ImageSize
 from cnnzoo.errors import CnnzooError
-
-if TYPE_CHECKING:
-    from cnnzoo.config import Config
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -228,11 +225,9 @@ class Mnist(DatasetDefaults):
         """Download mnist.npz from data.url (default: Keras mirror), checked by data.sha256."""
         return download_mnist(data.data_dir, data.url, data.sha256, force, progress)
 
-    def split(self, config: Config, split: str) -> tuple[Split | None, list[str]]:
+    def split(self, data: MnistData, seed: int, split: str) -> tuple[Split | None, list[str]]:
         """The test arrays, or the training arrays minus (train) or only (validation) a holdout."""
-        return mnist_split(
-            mnist_file(config.data), split, config.data.validation_split, config.seed
-        )
+        return mnist_split(mnist_file(data), split, data.validation_split, seed)
 
     def with_data_path(self, data: MnistData, path: Path) -> MnistData:
         """Read another mnist.npz-format file."""

@@ -9,16 +9,13 @@ It is read exactly as MNIST's own `mnist.npz` is (`mnist.py`), with the same see
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from cnnzoo.data.fetch import Fetched
 from cnnzoo.data.folders import Split
 from cnnzoo.data.mnist import local_mnist_file, mnist_split
 from cnnzoo.data.schema import DataConfig, DatasetDefaults, Fraction, ImageSize
 from cnnzoo.errors import ConfigError
-
-if TYPE_CHECKING:
-    from cnnzoo.config import Config
 
 SAMPLE_FILE = Path(__file__).with_name("bundled") / "mnist_sample.npz"
 LICENSE_FILE = SAMPLE_FILE.with_name("mnist_sample.LICENSE.md")
@@ -47,11 +44,10 @@ class MnistSample(DatasetDefaults):
         """Nothing to fetch: the sample ships with cnnzoo."""
         raise ConfigError(f'Dataset "{self.name}" has nothing to download: it ships with cnnzoo.')
 
-    def split(self, config: Config, split: str) -> tuple[Split | None, list[str]]:
+    def split(self, data: MnistSampleData, seed: int, split: str) -> tuple[Split | None, list[str]]:
         """A split of the shipped file (or of the mnist.npz-format file `data.path` names)."""
-        data = config.data
         path = local_mnist_file(data.path) if data.path else SAMPLE_FILE
-        return mnist_split(path, split, data.validation_split, config.seed)
+        return mnist_split(path, split, data.validation_split, seed)
 
     def with_data_path(self, data: MnistSampleData, path: Path) -> MnistSampleData:
         """Read another mnist.npz-format file."""

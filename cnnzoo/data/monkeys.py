@@ -7,15 +7,12 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from cnnzoo.data.fetch import Fetched, data_home, download_command, replace_into, staging
 from cnnzoo.data.folders import Split, list_class_folders, split_from_folders
 from cnnzoo.data.schema import DatasetDefaults, DownloadableData
 from cnnzoo.errors import CnnzooError
-
-if TYPE_CHECKING:
-    from cnnzoo.config import Config
 
 MONKEYS_KAGGLE_REF = "slothkong/10-monkey-species"
 MONKEYS_FOLDER = "monkeys"
@@ -194,9 +191,9 @@ class Monkeys(DatasetDefaults):
         """Download through the official kaggle client (needs a Kaggle token)."""
         return download_monkeys(data.data_dir, force, progress)
 
-    def split(self, config: Config, split: str) -> tuple[Split, list[str]]:
+    def split(self, data: MonkeysData, seed: int, split: str) -> tuple[Split, list[str]]:
         """A split's files; classes are the common names from monkey_labels.txt, in n0..n9 order."""
-        root = monkeys_root(config.data)
+        root = monkeys_root(data)
         common_names = read_monkey_labels(root)
         folder = root / (MONKEY_SPLITS[0] if split == "train" else MONKEY_SPLITS[1])
         folders, files = list_class_folders(folder, "monkeys")

@@ -228,7 +228,7 @@ def stream(
 def _test_files_checked(config: Config, validation: Split | None) -> dict:
     """{"test": (count, bad files)} when the test split is other files than validation's."""
     try:
-        test, _ = split_source(config, "test")
+        test, _ = split_source(config.data, config.seed, "test")
     except CnnzooError:  # no test split with this config
         return {}
     if test is None or test.paths is None:
@@ -245,8 +245,8 @@ def build_datasets(config: Config) -> DataBundle:
     Every split's bad files are reported together before training: in one error with
     `data.bad_files: error` (the test split checked too), else in one warning.
     """
-    train_split, class_names = split_source(config, "train")
-    val_split, _ = split_source(config, "validation")
+    train_split, class_names = split_source(config.data, config.seed, "train")
+    val_split, _ = split_source(config.data, config.seed, "validation")
     train, num_train, bad = decoded(train_split, config)
     found = {"train": (len(train_split), bad)}
     validation, num_validation = None, 0
@@ -273,7 +273,7 @@ def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
     """
     if split not in ("train", "validation", "test"):
         raise CnnzooError(f'Unknown split "{split}": expected train, validation or test.')
-    source, class_names = split_source(config, split)
+    source, class_names = split_source(config.data, config.seed, split)
     if source is None:
         holdout = config.data.model_dump(include={"validation_split", "val_path"})
         settings = ", ".join(f"data.{key}={value}" for key, value in holdout.items())

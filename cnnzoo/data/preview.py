@@ -21,7 +21,7 @@ def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    source, class_names = split_source(config, "train")
+    source, class_names = split_source(config.data, config.seed, "train")
     # Spread the picks over the split sorted by class, so they show different classes.
     by_class = np.argsort(source.labels, kind="stable")
     picks = by_class[
