@@ -215,7 +215,11 @@ def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
         study = sweep.study()
         for number in fail_dead_local_trials(sweep, study):
             log(f"Trial {number} was interrupted (its process died); it will be resumed.")
-        optuna.storages.fail_stale_trials(study)
+        for number in sweep_storage.fail_stale_trials(study):
+            log(
+                f"Trial {number} sent no heartbeat for {sweep_storage.GRACE_SECONDS} s (its "
+                "process or machine died); it will be resumed."
+            )
         counts = count(study)
         if counts.finished >= sweep.budget:
             log(f"The study has {counts.finished} finished trials (budget {sweep.budget}).")

@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 
 from cnnzoo.errors import ConfigError
 
@@ -23,7 +24,10 @@ def open_storage(url: str) -> Any:
     """Optuna's RDB storage at `url`, with heartbeats that fail and retry dead trials."""
     import sqlalchemy.exc
 
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    if url.startswith("sqlite"):
+        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
+    else:  # a server's connection may have been closed (a restart, a network cut) since last use
+        engine_kwargs = {"pool_pre_ping": True}
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(
@@ -35,15 +39,21 @@ def open_storage(url: str) -> Any:
                     max_retry=MAX_RETRIES, inherit_intermediate_values=True
                 ),
             )
-        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
+        except ImportError as error:  # SQLAlchemy found no driver for the URL's database
+            raise ConfigError(
+                f"Cannot open the study database {_hide_password(url)}: its driver is not "
+                f"installed ({error.__cause__ or error}). For PostgreSQL: "
+                "pip install 'cnnzoo[postgres]'."
+            ) from None
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
             if _creating_elsewhere(error):  # another process creates the same tables right now
                 time.sleep(0.5 * (attempt + 1))
                 continue
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise ConfigError(
                 f"Cannot open the study database {_hide_password(url)}: {reason}. Check the URL "
-                "(e.g. sqlite:///sweep.db, postgresql://user@host/db) and that the server is "
-                "reachable."
+                "(e.g. sqlite:///sweep.db, postgresql://user@host:5432/db) and that the server "
+                "is reachable."
             ) from None
     raise ConfigError(f"Cannot create the study database {_hide_password(url)}: it stays locked.")
 
@@ -66,3 +76,14 @@ def _hide_password(url: str) -> str:
     if not at or ":" not in credentials:
         return url
     return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail and queue again the running trials whose heartbeat stopped; their numbers.
+
+    Such a trial's process, on any machine, died (or lost the database) GRACE_SECONDS ago.
+    """
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    optuna.storages.fail_stale_trials(study)
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    return sorted(t.number for t in failed if t.number in running)

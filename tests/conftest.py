@@ -25,7 +25,7 @@ import pytest
 
 from cnnzoo.data.synthetic import make_mnist_npz
 
-from . import trained_runs
+from . import standin_servers, trained_runs
 from .trained_runs import mnist_run, monkeys_run
 
 
@@ -69,6 +69,19 @@ def mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def monkeys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run folder of a model trained once per session on a generated monkeys folder."""
     return monkeys_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def chromium_program() -> str:
+    """The path of headless Chromium (skips, or fails under CNNZOO_REQUIRE_SERVERS=1, if none)."""
+    return standin_servers.chromium()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[standin_servers.PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1 for the session, started when first asked for."""
+    with standin_servers.PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

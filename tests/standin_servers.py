@@ -1,31 +1,166 @@
-"""Stand-in HTTP servers on 127.0.0.1 for the download tests: Kaggle's API and a plain file host.
+"""Servers on 127.0.0.1 for the tests: HTTP stand-ins, a real PostgreSQL, the programs they need.
 
 The Kaggle stand-in answers what kaggle 2.x / kagglesdk send: every call is a POST of a JSON
 request to `/api/v1/<Service>/<Method>` (a proxy sees the absolute URL), errors are JSON bodies
 `{"code": ..., "message": ...}`, and DownloadDataset answers with a 302 to a GET that serves the
 zip, as api.kaggle.com redirects to a signed storage URL.
+
+`PostgresServer` is Debian's real PostgreSQL in a scratch folder. `program()` finds an installed
+program a test needs (Chromium, PostgreSQL): a missing one skips the test, or fails it when
+CNNZOO_REQUIRE_SERVERS=1, which .ci/run sets after installing them, so CI never skips silently.
 """
 
 from __future__ import annotations
 
 import base64
 import email.utils
+import glob
 import json
+import os
+import pwd
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+import pytest
 
 DOWNLOAD_PATH = "/api/v1/datasets.DatasetApiService/DownloadDataset"
 INTROSPECT_PATH = "/api/v1/security.OAuthService/IntrospectToken"
 
 
-def closed_port_url() -> str:
-    """A loopback URL on which nothing listens (connections are refused)."""
+T = TypeVar("T")
+REQUIRE_SERVERS = "CNNZOO_REQUIRE_SERVERS"  # "1": a missing program fails the test (CI)
+BY_CI = ".ci/run installs it"
+
+
+def program(name: str, found: T | None, hint: str) -> T:
+    """`found` (how to run a program); if None, skip the test, or fail it when REQUIRE_SERVERS=1.
+
+    `hint` says how to get the program, e.g. "as root: apt-get install -y chromium".
+    """
+    if found:
+        return found
+    reason = f"{name} is not available ({hint})"
+    if os.environ.get(REQUIRE_SERVERS) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_SERVERS}=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+def chromium() -> str:
+    """The headless browser: Debian's chromium."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return program("Chromium", found, f"as root: apt-get install -y chromium; {BY_CI}")
+
+
+def postgres_bin_dir() -> Path:
+    """The folder of PostgreSQL's server programs: on PATH, else Debian's /usr/lib/postgresql/N/bin
+    (the newest N), where Debian's `postgresql` package puts them, off PATH."""
+    on_path = shutil.which("initdb")
+    candidates = [Path(on_path).parent] if on_path else []
+    debian = [Path(d) for d in glob.glob("/usr/lib/postgresql/*/bin")]
+    debian = [d for d in debian if d.parent.name.isdigit()]
+    candidates += sorted(debian, key=lambda d: int(d.parent.name), reverse=True)
+    found = next(
+        (d for d in candidates if (d / "pg_ctl").exists() and (d / "createdb").exists()), None
+    )
+    hint = f"as root: apt-get install -y postgresql; {BY_CI}"
+    return Path(program("PostgreSQL", found and str(found), hint))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        return probe.getsockname()[1]
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens (connections are refused)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+class PostgresServer:
+    """A real PostgreSQL server on 127.0.0.1 at a free port, its data in a scratch folder.
+
+    PostgreSQL refuses to run as root, so under root (CI) it runs as the unprivileged account
+    `nobody` (`runuser`), which owns the folder. Local connections are trusted (no password);
+    the server listens on loopback only.
+    """
+
+    USER = "cnnzoo"  # the database superuser initdb creates
+
+    def __init__(self, account: str = "nobody") -> None:
+        self.bin = postgres_bin_dir()
+        self._as = ["runuser", "-u", account, "--"] if os.geteuid() == 0 else []
+        self.folder = Path(tempfile.mkdtemp(prefix="cnnzoo-postgres-"))
+        if self._as:
+            entry = pwd.getpwnam(account)
+            os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+        self.data = self.folder / "data"
+        self.port = 0
+
+    def _run(self, program: str, *args: str) -> None:
+        result = subprocess.run(
+            [*self._as, str(self.bin / program), *args],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            log = self.folder / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{program} {' '.join(args)} failed:\n{result.stderr}\n{tail}")
+
+    def __enter__(self) -> PostgresServer:
+        try:
+            self._run("initdb", "-D", str(self.data), "-U", self.USER, "--auth=trust",
+                      "--encoding=UTF8", "--locale=C", "--no-sync")  # fmt: skip
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self, attempts: int = 3) -> None:
+        for attempt in range(attempts):  # the free port may be taken before the server binds it
+            self.port = free_port()
+            options = f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
+            try:
+                self._run("pg_ctl", "start", "-D", str(self.data), "-w", "-t", "60",
+                          "-l", str(self.folder / "server.log"), "-o", options)  # fmt: skip
+                return
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def database(self, name: str) -> str:
+        """Create the database `name`; its URL, as `cnnzoo sweep --storage` takes it."""
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, name)
+        return f"postgresql://{self.USER}@127.0.0.1:{self.port}/{name}"
+
+    def drop_connections(self, database: str) -> None:
+        """Close every client connection to `database`, as a server restart or a network cut."""
+        query = (
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        )
+        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER,
+                  "-d", "postgres", "-qAt", "-c", query)  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the server at once and delete its data."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _Server:

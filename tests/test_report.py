@@ -23,7 +23,6 @@ from cnnzoo.data.synthetic import MONKEY_CLASSES, make_monkeys_folder
 from .trained_runs import mnist_run, monkeys_run
 
 runner = CliRunner()
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -170,39 +169,38 @@ addEventListener("load", function () {
 </script>"""
 
 
-def chromium(*args: str) -> subprocess.CompletedProcess:
+def chromium(program: str, *args: str) -> subprocess.CompletedProcess:
     """Headless Chromium (no sandbox: tests may run as root in a container)."""
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    command = [program, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=120, check=True
     )
 
 
-def browse(report: Path, folder: Path, width: int, dark: bool) -> tuple[dict, Path]:
+def browse(program: str, report: Path, folder: Path, width: int, dark: bool) -> tuple[dict, Path]:
     """Open the report at `width`: (what the probe saw after load, a screenshot)."""
     probe = folder / f"probe-{width}-{'dark' if dark else 'light'}.html"
     probe.write_text(report.read_text().replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
     scheme = ["--force-dark-mode"] if dark else []
     size = f"--window-size={width},2400"
-    dom = chromium(*scheme, size, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
+    dom = chromium(
+        program, *scheme, size, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()
+    )
     found = re.search(r'data-probe="([^"]*)"', dom.stdout)
     assert found, dom.stdout[:500]
     shot = probe.with_suffix(".png")
-    chromium(*scheme, size, f"--screenshot={shot}", report.as_uri())
+    chromium(program, *scheme, size, f"--screenshot={shot}", report.as_uri())
     return json.loads(html.unescape(found.group(1))), shot
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (as root: apt-get install -y chromium; .ci/run does it "
-    "with CNNZOO_CI_BROWSER=1)",
-)
 @pytest.mark.parametrize(("width", "dark"), [(1280, False), (1280, True), (390, False)])
-def test_report_in_a_real_browser(evaluated: Path, tmp_path: Path, width: int, dark: bool) -> None:
+def test_report_in_a_real_browser(
+    chromium_program: str, evaluated: Path, tmp_path: Path, width: int, dark: bool
+) -> None:
+    # The evaluated report (training's own report.html has not seen the evaluation yet).
+    assert runner.invoke(app, ["report", str(evaluated)]).exit_code == 0
     report = evaluated / "report.html"
-    if not report.exists():
-        assert runner.invoke(app, ["report", str(evaluated)]).exit_code == 0
-    seen, shot = browse(report, tmp_path, width, dark)
+    seen, shot = browse(chromium_program, report, tmp_path, width, dark)
     assert seen["problems"] == []
     assert seen["images"] == 4 and seen["broken"] == 0
     assert seen["dark"] is dark
