@@ -258,6 +258,51 @@ def run_reference(variant, path: Path, seed: int, budget: float, args, out: Path
     return {**summary(REFERENCE, epochs, record["test"], process, args.target), "budget": budget}
 
 
+def run_variant(variant, path: Path, seed: int, names: list[str], args, out: Path):
+    """Each config on one variant and seed, then the reference; yields each run's record.
+
+    A run that fails is recorded with its error (the benchmark goes on); the reference then
+    needs `--budget`, since the first config's wall time is its budget.
+    """
+    import benchkit
+
+    budget = args.budget
+    for runner in [*names, REFERENCE]:
+        try:
+            if runner != REFERENCE:
+                row = run_config(runner, variant, path, seed, args, out)
+                budget = budget or (row["wall"] if runner == names[0] else None)
+            elif budget is None:
+                row = {"runner": runner, "error": f"no budget: {names[0]} failed"}
+            else:
+                row = run_reference(variant, path, seed, budget, args, out)
+        except SystemExit as error:  # the command failed; the message ends in its output
+            lines = str(error).splitlines()
+            said = [line for line in lines if line.startswith("error:")] or lines[:1]
+            row = {"runner": runner, "error": said[-1]}
+        said = (
+            f"failed: {row['error']}"
+            if "error" in row
+            else f"test {row['test']:.1%} after {row['epochs']} epochs, {row['wall']:.0f} s wall"
+        )
+        benchkit.say(f"{variant.name} seed {seed} {runner}: {said}", args.markdown)
+        yield row
+
+
+def commit() -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it."""
+    import subprocess
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=Path(__file__).parent, capture_output=True, text=True
+        ).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (
+        "+changes" if git("status", "--porcelain", "-uno") else ""
+    )
+
+
 # ----- the table ------------------------------------------------------------------------------
 
 
@@ -283,7 +328,16 @@ def format_table(rows: list[dict], chosen_on: list[str], markdown: bool) -> str:
     headers = ["variant", "recipes", "runner", "seeds", "best val", "final val", "test",
                "wall s", "CPU s", "epochs", "to target (wall s)"]  # fmt: skip
     cells = []
-    for (variant, runner), runs in groups.items():
+
+    def role(variant: str) -> str:
+        return "chosen on" if variant in chosen_on else "reported on"
+
+    for (variant, runner), every in groups.items():
+        runs = [run for run in every if "error" not in run]
+        seeds = f"{len(runs)}" + (f" ({len(every) - len(runs)} failed)" if every != runs else "")
+        if not runs:
+            cells.append([variant, role(variant), runner, seeds, *["-"] * 7])
+            continue
         reached = [run["time_to_target"]["wall"] for run in runs if run["time_to_target"]]
         to_target = (
             f"{statistics.mean(reached):.0f} ({len(reached)}/{len(runs)})"
@@ -291,14 +345,14 @@ def format_table(rows: list[dict], chosen_on: list[str], markdown: bool) -> str:
             else f"not reached (0/{len(runs)})"
         )
         cells.append([
-            variant, "chosen on" if variant in chosen_on else "reported on", runner, len(runs),
+            variant, role(variant), runner, seeds,
             spread([r["best_validation"] for r in runs]),
             spread([r["final_validation"] for r in runs]),
             spread([r["test"] for r in runs]), spread([r["wall"] for r in runs], False, 0),
             spread([r["cpu"] for r in runs], False, 0), spread([r["epochs"] for r in runs], False),
             to_target,
         ])  # fmt: skip
-    target = rows[0]["target"] if rows else 0
+    target = next((row["target"] for row in rows if "target" in row), 0)
     notes = [
         "",
         "",
@@ -352,8 +406,12 @@ def main(argv: list[str] | None = None) -> int:
         args.variants = args.variants or QUICK_VARIANTS
         args.epochs = args.epochs or 1
     configs = args.configs or DEFAULT_CONFIGS
-    for name in configs:
-        benchkit.config_file(name)  # an unknown name stops here, before anything runs
+    known = [path.stem for path in benchkit.config_files()]
+    unknown = [name for name in configs if name not in known]
+    if unknown:  # before anything runs
+        print(f"error: unknown config {', '.join(unknown)}; shipped: {', '.join(known)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         chosen = variant_kit.select(args.variants)
         variant_kit.select(args.chosen_on)
@@ -373,7 +431,15 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = workdir / "runs" / time.strftime("%Y%m%d-%H%M%S")
     runs_dir.mkdir(parents=True, exist_ok=True)
     benchkit.say(f"{benchkit.machine()} at the start; runs in {runs_dir}", args.markdown)
-    rows = []
+    record = {
+        "quick": args.quick,
+        "configs": configs,
+        "chosen_on": args.chosen_on,
+        "seeds": args.seeds,
+        "commit": commit(),
+        "machine_start": benchkit.machine(),
+        "runs": [],
+    }
     for variant in chosen:
         names = [name for name in configs if fits(variant, datasets[name])]
         if not names:
@@ -383,28 +449,15 @@ def main(argv: list[str] | None = None) -> int:
             path = variant_kit.write_variant(
                 variant, workdir / "variants", seed, args.quick, args.cache
             )
-            for runner in [*names, REFERENCE]:
-                if runner == REFERENCE:
-                    budget = args.budget or next(
-                        r["wall"] for r in reversed(rows) if r["runner"] == names[0]
-                    )
-                    row = run_reference(variant, path, seed, budget, args, runs_dir)
-                else:
-                    row = run_config(runner, variant, path, seed, args, runs_dir)
-                rows.append({"variant": variant.name, "seed": seed, "quick": args.quick, **row})
-                benchkit.say(
-                    f"{variant.name} seed {seed} {runner}: test {row['test']:.1%} after "
-                    f"{row['epochs']} epochs, {row['wall']:.0f} s wall", args.markdown,
-                )  # fmt: skip
-    print("\n" + format_table(rows, args.chosen_on, args.markdown) + "\n")
-    benchkit.say(f"{benchkit.machine()} at the end", args.markdown)
+            for row in run_variant(variant, path, seed, names, args, runs_dir):
+                record["runs"].append({"variant": variant.name, "seed": seed, **row})
+                # Kept after every run: a benchmark stopped half-way keeps what it measured.
+                progress = json.dumps(record, indent=2) + "\n"
+                (runs_dir / "results.json").write_text(progress, encoding="utf-8")
+    print("\n" + format_table(record["runs"], args.chosen_on, args.markdown) + "\n")
+    record["machine_end"] = benchkit.machine()
+    benchkit.say(f"{record['machine_end']} at the end", args.markdown)
     if args.json:
-        record = {
-            "quick": args.quick,
-            "configs": configs,
-            "chosen_on": args.chosen_on,
-            "runs": rows,
-        }
         args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
 

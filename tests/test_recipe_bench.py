@@ -139,6 +139,47 @@ def test_configs_meet_the_variants_they_can_read() -> None:
     assert recipe_bench.data_overrides(ten, Path("/v"), "monkeys") == ["data.path=/v"]
 
 
+def test_a_failed_run_is_recorded_and_the_benchmark_goes_on(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    process = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "recipe_bench.py"), "--quick"]
+        + ["--variants", "three_classes", "--configs", "recipe_monkeys_scratch"]
+        + ["--set", "train.batch_size=0", "--workdir", str(tmp_path), "--json", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-3000:]
+    runs = json.loads(results.read_text(encoding="utf-8"))["runs"]
+    assert [run["runner"] for run in runs] == ["recipe_monkeys_scratch", "plain Keras"]
+    assert runs[0]["error"].startswith("error: ") and "batch_size" in runs[0]["error"]
+    assert runs[1]["error"] == "no budget: recipe_monkeys_scratch failed"
+    assert "three_classes seed 0 recipe_monkeys_scratch: failed: error: " in process.stdout
+    row = next(line for line in process.stdout.splitlines() if "0 (1 failed)" in line)
+    assert "recipe_monkeys_scratch" in row
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--configs", "recipe_monkey"], "error: unknown config recipe_monkey; shipped: "),
+        (["--variants", "monkeys"], "error: unknown variant monkeys; known: monkeys_mnist"),
+        (["--chosen-on", "mnist"], "error: unknown variant mnist; known: "),
+    ],
+)
+def test_bench_usage_errors_exit_2_before_anything_runs(
+    arguments: list[str], message: str, tmp_path: Path
+) -> None:
+    process = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "recipe_bench.py"), "--quick", *arguments]
+        + ["--workdir", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+    )
+    assert process.returncode == 2 and process.stderr.startswith(message), process.stderr
+    assert len(process.stderr.splitlines()) == 1 and not (tmp_path / "work").exists()
+
+
 @pytest.mark.slow
 def test_quick_mode_runs_configs_and_the_reference_and_prints_the_table(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
