@@ -12,7 +12,8 @@ below (`reference`, no cnnzoo code: a 4-block conv-BN-ReLU CNN with global avera
 flips/shifts/zoom, AdamW with a cosine decay, label smoothing, as keras.io's examples train)
 runs in its own process with the same whole-process wall-clock budget as the first config on
 that variant and seed (or `--budget` seconds): it trains epochs until the budget is spent, its
-learning rate decaying over the budget. Folder variants have one held-out folder, as the real
+learning rate decaying over the budget, at Keras' defaults (float32; cnnzoo picks its own
+precision for the machine, as a user gets it). Folder variants have one held-out folder, as the real
 10 Monkey Species has: validation and test are the same images there (best validation accuracy
 is the best epoch seen on them, so it is optimistic; final is the last epoch's).
 
@@ -57,22 +58,18 @@ def reference_data(path: Path, layout: str, seed: int):
 
     if layout == "npz":  # 28x28 grey digits: hold out 10% of training, no flips
         with np.load(path) as arrays:
-            x, y, x_test, y_test = (
-                arrays[key] for key in ("x_train", "y_train", "x_test", "y_test")
-            )
+            x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
         classes = int(max(y.max(), y_test.max())) + 1
         order = np.random.default_rng(seed).permutation(len(x))
-        held = order[: len(x) // 10]
-        train = order[len(x) // 10 :]
+        held, kept = order[: len(x) // 10], order[len(x) // 10 :]
 
-        def batches(images, labels, shuffle=False):
-            data = tf.data.Dataset.from_tensor_slices(
-                (images[..., None].astype("float32"), keras.utils.to_categorical(labels, classes))
-            )
-            return (data.shuffle(len(images), seed=seed) if shuffle else data).batch(32)
+        def batches(indices, images=x, labels=y):
+            pairs = (images[indices, ..., None].astype("float32"), np.eye(classes)[labels[indices]])
+            return tf.data.Dataset.from_tensor_slices(pairs)
 
-        splits = batches(x[train], y[train], True), batches(x[held], y[held]), None
-        return (*splits[:2], batches(x_test, y_test), (28, 28, 1), classes, False)
+        train = batches(kept).shuffle(len(kept), seed=seed).batch(32)
+        test = batches(np.arange(len(x_test)), x_test, y_test).batch(32)
+        return train, batches(held).batch(32), test, (28, 28, 1), classes, False
     folders = (
         ("training/training", "validation/validation") if layout == "monkeys" else ("train", "test")
     )
@@ -202,9 +199,9 @@ def data_overrides(variant, path: Path, dataset: str) -> list[str]:
 
 def fits(variant, dataset: str) -> bool:
     """Whether a config of `dataset` can train on `variant` (folders or mnist.npz files)."""
-    return (dataset == "mnist") == (variant.layout == "npz") and (
-        dataset == "mnist" or dataset in FOLDER_DATASETS
-    )
+    if dataset == "mnist":
+        return variant.layout == "npz"
+    return dataset in FOLDER_DATASETS and variant.layout != "npz"
 
 
 def run_config(name: str, variant, path: Path, seed: int, args, out: Path) -> dict:
