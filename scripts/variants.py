@@ -12,7 +12,8 @@ Each image: the digit's strokes (cropped to their bounding box) are scaled so th
 side is a random fraction of the image's shorter side, placed at a random place, and painted in
 a random colour over a background (flat, coloured noise or a texture of two gratings) whose
 brightness differs from the ink's by at least `MIN_CONTRAST` grey levels; the colour is random
-and never tells the class. Grey variants are the same images in luminance. A stratified, seeded
+and never tells the class (a variant without a scale takes its source as it is). Grey
+variants are the same images in luminance. A stratified, seeded
 sample gives disjoint training and held-out images. Folder variants are JPEG class folders: the
 10 Monkey Species layout when there are 10 classes (`data.dataset: monkeys`; its validation
 folder is the held-out one, as the real set's is), else `train/<class>/` and `test/<class>/`
