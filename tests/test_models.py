@@ -331,6 +331,81 @@ def test_tutorial_cnn_matches_the_chapter() -> None:
     ]
 
 
+# ----- the tutorial CNN's small-data options (off by default) ---------------------------------
+
+
+# Weights + biases of a 3x3 conv from `inputs` to `filters` channels; batch norm keeps 4 numbers
+# per channel (gamma and beta trainable, the moving mean and variance not).
+def _conv(inputs: int, filters: int) -> int:
+    return 3 * 3 * inputs * filters + filters
+
+
+def test_tutorial_cnn_defaults_are_the_chapters_model() -> None:
+    explicit = {"head": "flatten", "width": 1.0, "blocks": 3}
+    assert MODELS.get("tutorial_cnn").options == explicit
+    assert load_config("monkeys_tutorial").model.options == explicit
+    default = inspection.describe("tutorial_cnn", (128, 128, 3), 10)
+    assert inspection.describe("tutorial_cnn", (128, 128, 3), 10, explicit) == default
+    assert default.params == 3_781_962  # test_tutorial_cnn_matches_the_chapter's count
+
+
+def test_tutorial_cnn_global_average_pool_head() -> None:
+    stats = inspection.describe("tutorial_cnn", (128, 128, 3), 10, {"head": "global_average_pool"})
+    # The same convs and batch norm; the dense layer takes the 128 channel means, not
+    # 15*15*128 = 28,800 positions: 128*128+128 = 16,512 weights instead of 3,686,528.
+    convs = _conv(3, 32) + _conv(32, 64) + _conv(64, 128)
+    assert stats.params == convs + 4 * (32 + 64 + 128) + (128 * 128 + 128) + (128 * 10 + 10)
+    assert stats.params == 111_946 and stats.non_trainable_params == 2 * (32 + 64 + 128)
+    kinds = [row.kind for row in stats.layers]
+    assert "Flatten" not in kinds and kinds[kinds.index("GlobalAveragePooling2D") + 1] == "Dense"
+    assert stats.layers[kinds.index("GlobalAveragePooling2D")].output_shape == (None, 128)
+    # Its parameter count no longer depends on the image size; the flatten head's does.
+    for head, same in (("global_average_pool", True), ("flatten", False)):
+        counts = {
+            inspection.describe("tutorial_cnn", shape, 10, {"head": head}).params
+            for shape in [(64, 64, 3), (200, 160, 3)]
+        }
+        assert (len(counts) == 1) is same, head
+
+
+@pytest.mark.parametrize(
+    ("width", "filters"), [(2.0, (64, 128, 256)), (0.5, (16, 32, 64)), (1.5, (48, 96, 192))]
+)
+def test_tutorial_cnn_width_multiplies_the_filters(width: float, filters: tuple) -> None:
+    stats = inspection.describe("tutorial_cnn", (128, 128, 3), 10, {"width": width})
+    first, second, third = filters
+    convs = _conv(3, first) + _conv(first, second) + _conv(second, third)
+    dense = 15 * 15 * third * 128 + 128  # the pooled map stays 15x15, with `third` channels
+    assert stats.params == convs + 4 * sum(filters) + dense + 1_290
+    shapes = [row.output_shape[1:] for row in stats.layers if row.kind == "MaxPooling2D"]
+    assert shapes == [(64, 64, first), (31, 31, second), (15, 15, third)]
+
+
+def test_tutorial_cnn_blocks_add_same_padded_stages() -> None:
+    options = {"blocks": 4, "head": "global_average_pool"}
+    stats = inspection.describe("tutorial_cnn", (128, 128, 3), 10, options)
+    # A fourth block of 256 filters, "same"-padded: 15 -> 15 -> pooled to 8.
+    convs = _conv(3, 32) + _conv(32, 64) + _conv(64, 128) + _conv(128, 256)
+    assert stats.params == convs + 4 * (32 + 64 + 128 + 256) + (256 * 128 + 128) + 1_290
+    assert stats.params == 424_522
+    shapes = [row.output_shape[1:] for row in stats.layers if row.kind == "MaxPooling2D"]
+    assert shapes == [(64, 64, 32), (31, 31, 64), (15, 15, 128), (8, 8, 256)]
+    two = inspection.describe("tutorial_cnn", (128, 128, 3), 10, {"blocks": 2})
+    assert two.params == _conv(3, 32) + _conv(32, 64) + 4 * 96 + 31 * 31 * 64 * 128 + 128 + 1_290
+
+
+@pytest.mark.parametrize("head", ["flatten", "global_average_pool"])
+def test_tutorial_cnn_options_fit_the_smallest_input(head: str) -> None:
+    # Blocks beyond the third pad "same": the tutorial's smallest input still fits six of them.
+    smallest = MODELS.get("tutorial_cnn").min_input_size
+    model = MODELS.get("tutorial_cnn").builder()(
+        (smallest, smallest, 1), 2, head=head, width=0.25, blocks=6
+    )
+    probabilities = model.predict(images((smallest, smallest, 1)), verbose=0)
+    assert probabilities.shape == (4, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
 def test_lenet_matches_the_book() -> None:
     # 5*5*1*6+6 = 156, 5*5*6*16+16 = 2,416, 400*120+120 = 48,120, 120*84+84 = 10,164,
     # 84*10+10 = 850: the book's 61,706.
@@ -384,6 +459,10 @@ def test_models_lists_every_model_with_its_counts() -> None:
     # Each model's options, accepted values and defaults, from its schema.
     assert "options: variant: 'classic' | 'modern' (default 'classic')" in result.output
     assert "options: resize_to: int | null (default null)" in result.output
+    assert (
+        "options: head: 'flatten' | 'global_average_pool' (default 'flatten'); "
+        "width: float (default 1.0); blocks: int (default 3)"
+    ) in result.output
     as_json = json.loads(runner.invoke(app, ["models", "--json"]).output)
     by_name = {entry["name"]: entry for entry in as_json}
     assert list(by_name) == NAMES
@@ -426,6 +505,9 @@ def test_models_name_prints_the_layer_summary() -> None:
         (["alexnet", "--input-shape", "28,28,1"], "model.resize_to to 224"),
         (["lenet", "--option", "variant=tiny"], "Input should be 'classic' or 'modern'"),
         (["lenet", "--option", "resize_to=96"], 'unknown option "resize_to"'),
+        (["tutorial_cnn", "--option", "head=gap"], "'flatten' or 'global_average_pool'"),
+        (["tutorial_cnn", "--option", "width=0"], "model.width: Input should be greater than 0"),
+        (["tutorial_cnn", "--option", "blocks=7"], "model.blocks: Input should be less than"),
         (["googlenet", "--input-shape", "28x28"], "HEIGHT,WIDTH,CHANNELS"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Reusable `x -> x` building blocks: input resizing, the Inception block, the residual block."""
+"""Reusable `x -> x` building blocks: input resizing, classifier heads, Inception, residual."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def apply_resize(x: keras.KerasTensor, resize_to: int | None) -> keras.KerasTens
     if resize_to is None:
         return x
     return layers.Resizing(resize_to, resize_to, interpolation="bilinear", name="resize")(x)
+
+
+def apply_head(x: keras.KerasTensor, head: str) -> keras.KerasTensor:
+    """The last feature map [batch, h, w, c] as the classifier's input: flattened [batch, h*w*c]
+    ("flatten"), or each channel averaged over the positions [batch, c] ("global_average_pool",
+    Lin et al. 2014, Network In Network)."""
+    if head == "flatten":
+        return layers.Flatten(name="flatten")(x)
+    if head == "global_average_pool":
+        return layers.GlobalAveragePooling2D(name="global_average_pool")(x)
+    raise ValueError(f"unknown head {head!r}; expected 'flatten' or 'global_average_pool'")
 
 
 def apply_inception_block(
