@@ -198,7 +198,8 @@ def _unlisted(folder: Path, record: dict[str, Any]) -> list[str]:
 
 
 def _refuse(what: str, path: Path, why: str, fix: str) -> OutputRefused:
-    return OutputRefused(f"{what}: {path} {why}; it is left as it is. {fix} Received: {path}")
+    kept = "; it is left as it is." if path.exists() else "."
+    return OutputRefused(f"{what}: {path} {why}{kept} {fix} Received: {path}")
 
 
 def check_destination(
@@ -233,8 +234,8 @@ def check_destination(
         raise _refuse(
             what,
             path,
-            f"is inside the run {owner}",
-            f"Only commands on that run write there. {pick}",
+            f"is inside the run {owner}, where only commands on that run write",
+            pick,
         )
     if not path.exists() and not path.is_symlink():
         return False

@@ -77,7 +77,7 @@ def check_target(target: Path) -> None:
         what="data folder",
         folder=target.is_dir(),
         legacy=lambda _: own_cache,
-        fix="Move it away, or pass another --data-dir.",
+        fix="Pass another --data-dir (or move what is there away).",
     )
 
 
