@@ -78,7 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     with np.load(digits) as data:
         image = root / "digit.png"
         Image.fromarray(data["x_test"][0]).save(image)
-    sha256 = hashlib.sha256(digits.read_bytes()).hexsha256_tree()
+    sha256 = hashlib.sha256(digits.read_bytes()).hexdigest()
     tflite, report = root / "made" / "model.tflite", root / "made" / "page.html"
     assert invoke("export", run, "--format", "tflite", "-o", tflite).exit_code == 0
     assert invoke("report", run, "--no-gradcam", "-o", report).exit_code == 0

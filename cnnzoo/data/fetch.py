@@ -67,10 +67,15 @@ def download_command(
 DOWNLOAD = "download"  # what `outputs` calls a dataset cnnzoo put into a cache folder
 
 
+def _in_default_cache(target: Path) -> bool:
+    """Whether `target` is in the default cache folder, cnnzoo's by definition (no records)."""
+    return target.parent.resolve() == data_home().resolve()
+
+
 def check_target(target: Path) -> None:
     """Refuse a download into a run folder, or replacing (--force) what cnnzoo did not download:
-    only its own downloads, and anything in the default cache folder (cnnzoo's), are replaced."""
-    own_cache = target.parent.resolve() == data_home().resolve()
+    only its own downloads, and anything in the default cache folder, are replaced."""
+    own_cache = _in_default_cache(target)
     outputs.check_destination(
         target,
         DOWNLOAD,
@@ -86,7 +91,8 @@ def staging(parent: Path, name: str) -> Iterator[Path]:
     """A fresh temporary folder beside the destination, removed afterwards whatever happens.
 
     A destination already there (`--force`) must be cnnzoo's download, and none is made inside a
-    run folder (`check_target`); what is there when the block ends is recorded as cnnzoo's.
+    run folder (`check_target`); what is there when the block ends is recorded as cnnzoo's (a
+    sidecar `NAME.cnnzoo.json`, outside the default cache folder).
     """
     target = parent / name
     check_target(target)
@@ -104,7 +110,7 @@ def staging(parent: Path, name: str) -> Iterator[Path]:
         ) from None
     try:
         yield temp
-        if target.exists():
+        if target.exists() and not _in_default_cache(target):
             outputs.mark_file(target, DOWNLOAD)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
