@@ -38,7 +38,12 @@ def invoke(*args: str | Path):
 
 def refused(result) -> str:
     """The one `error:` line of a refused command (exit code 1, no traceback)."""
-    assert result.exit_code == 1, result.output
+    return refused_with(result, code=1)
+
+
+def refused_with(result, code: int) -> str:
+    """The one `error:` line of a command that failed with `code` (no traceback)."""
+    assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.output
@@ -238,3 +243,59 @@ def test_train_never_replaces_a_run(world: World) -> None:
     line = refused(invoke("train", "-c", world.config, "-o", world.other_run))
     assert f"cnnzoo train --resume {world.other_run}" in line
     assert sha256_tree(world.other_run) == before
+
+
+def test_older_outputs_without_a_record_are_still_cnnzoo_s(world: World, tmp_path: Path) -> None:
+    # A sweep folder of an older cnnzoo: its study.db, no cnnzoo-output.json.
+    sweep = tmp_path / "sweep"
+    args = COMMANDS["sweep"].args(world, sweep)
+    assert invoke(*args).exit_code == 0
+    (sweep / "cnnzoo-output.json").unlink()
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert "The study has 1 finished trials" in again.output
+    assert (sweep / "cnnzoo-output.json").is_file()  # adopted: recorded now
+    (sweep / "cnnzoo-output.json").unlink()
+    before = sha256_tree(sweep)
+    line = refused_with(invoke(*args, "--study", "another"), code=2)
+    assert "holds the sweep of study 'tiny-space'" in line and "--study tiny-space" in line
+    assert sha256_tree(sweep) == before
+    # A SavedModel an older cnnzoo exported at the run's default place: replaced with --force,
+    # unless something else has been put into it.
+    run = tmp_path / "run"
+    shutil.copytree(world.run, run)
+    export = ["export", run, "--format", "savedmodel"]
+    assert invoke(*export).exit_code == 0
+    folder = run / "export" / "savedmodel"
+    (folder / "cnnzoo-output.json").unlink()
+    (folder / "notes.txt").write_text("mine\n")
+    before = sha256_tree(folder)
+    assert str(folder) in refused(invoke(*export, "--force"))
+    assert sha256_tree(folder) == before
+    (folder / "notes.txt").unlink()
+    replaced = invoke(*export, "--force")
+    assert replaced.exit_code == 0, replaced.output
+
+
+@pytest.mark.fast
+def test_a_page_is_a_report_by_its_generator_tag_not_by_its_words(tmp_path: Path) -> None:
+    from cnnzoo.outputs import recorded_kind
+    from cnnzoo.report_html import page
+
+    words = tmp_path / "words.html"
+    words.write_text("<html><head><title>cnnzoo report</title></head><body>cnnzoo report</body>")
+    ours = tmp_path / "ours.html"
+    ours.write_text(page("a run: cnnzoo report", "<p>body</p>"))
+    assert recorded_kind(words) is None and recorded_kind(ours) == "report"
+
+
+@pytest.mark.fast
+def test_a_recorded_file_changed_since_is_no_longer_cnnzoo_s(tmp_path: Path) -> None:
+    from cnnzoo.outputs import mark_file, recorded_kind
+
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"what cnnzoo wrote")
+    mark_file(model, "tflite export")
+    assert recorded_kind(model) == "tflite export"
+    model.write_bytes(b"what the user wrote over it")
+    assert recorded_kind(model) is None
