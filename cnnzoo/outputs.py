@@ -227,46 +227,44 @@ def check_destination(
     path = Path(path)
     check_writable(path, what, folder=folder)
     pick = fix or ("Pick a new path (or an empty folder)." if folder else "Pick a new file name.")
-    owner = owning_run(path)
-    if owner is not None and _same(owner, path) and kind != "run":
-        raise _refuse(what, path, f"is a run folder, not a {kind}", pick)
-    if owner is not None and not _same(owner, run):
-        raise _refuse(
-            what,
-            path,
-            f"is inside the run {owner}, where only commands on that run write",
-            pick,
-        )
+    _check_not_another_runs(path, kind, run, what, pick)
     if not path.exists() and not path.is_symlink():
         return False
-    if folder and not path.is_dir():
-        raise _refuse(what, path, "is a file, not a folder", pick)
-    if not folder and path.is_dir():
-        raise _refuse(what, path, "is a folder, not a file", pick)
+    if folder != path.is_dir():
+        shape = "a folder, not a file" if path.is_dir() else "a file, not a folder"
+        raise _refuse(what, path, f"is {shape}", pick)
     if folder and not any(path.iterdir()):
         return False
     found = recorded_kind(path)
     if found is None and (_same(path, default) or (legacy is not None and legacy(path))):
         found = kind
     if found is None:
-        held = (
-            f"already holds files and is not a cnnzoo {kind} folder"
-            if folder
-            else (f"exists and is not a cnnzoo {kind}")
-        )
-        raise _refuse(what, path, f"{held} (cnnzoo never replaces what it did not write)", pick)
+        held = "already holds files" if folder else "exists"
+        what_it_is = f"a cnnzoo {kind} folder" if folder else f"a cnnzoo {kind}"
+        why = f"{held} and is not {what_it_is} (cnnzoo never replaces what it did not write)"
+        raise _refuse(what, path, why, pick)
     if found != kind:
         raise _refuse(what, path, f"is cnnzoo's {found} output, not {kind} output", pick)
-    record = folder_record(path) if folder else None
-    extra = _unlisted(path, record) if record else []
+    extra = _unlisted(path, folder_record(path) or {}) if folder else []
     if extra:
-        raise _refuse(
-            what, path, f"holds files cnnzoo did not write ({', '.join(extra[:3])})", pick
-        )
+        why = f"holds files cnnzoo did not write ({', '.join(extra[:3])})"
+        raise _refuse(what, path, why, pick)
     if force is False:
         fix = f"Pass {FORCE} to replace it, or {pick[0].lower()}{pick[1:]}"
         raise _refuse(what, path, f"holds an earlier {kind}", fix)
     return True
+
+
+def _check_not_another_runs(path: Path, kind: str, run: Path | None, what: str, pick: str) -> None:
+    """A run folder is no other kind's destination, and nothing inside it is another run's."""
+    owner = owning_run(path)
+    if owner is None:
+        return
+    if _same(owner, path) and kind != "run":
+        raise _refuse(what, path, f"is a run folder, not a {kind}", pick)
+    if not _same(owner, run):
+        why = f"is inside the run {owner}, where only commands on that run write"
+        raise _refuse(what, path, why, pick)
 
 
 @contextlib.contextmanager
