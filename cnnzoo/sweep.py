@@ -10,7 +10,6 @@ counts finished trials (complete or pruned), so it stays what was asked whatever
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -23,15 +22,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from cnnzoo import outputs, processes, sweep_storage
+from cnnzoo import processes, sweep_folder, sweep_storage
 from cnnzoo.config import Config, to_dict
 from cnnzoo.errors import CnnzooError, ConfigError
-from cnnzoo.resume import breaking_changes
+from cnnzoo.sweep_folder import STUDY_FILE
 from cnnzoo.sweep_space import Space, check_space
 from cnnzoo.sweep_states import FINISHED, SKIPPED
 
-STUDY_FILE = "study.db"
-SWEEP = "sweep"  # what `outputs` calls a sweep folder (its record also describes the study)
 MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
@@ -124,9 +121,17 @@ def prepare(settings: SweepSettings) -> Sweep:
         settings.output or Path(base.output_dir) / f"{base.name}-sweep-{settings.space.path.stem}"
     )
     study_name = settings.study or f"{base.name}-{settings.space.path.stem}"
-    record = study_record(settings, base, study_name)
-    earlier = check_folder(folder, settings, record)
-    adopting = earlier is None and _legacy_sweep(folder)
+    record = sweep_folder.study_record(
+        study_name,
+        settings.space.as_dict(),
+        settings.space.path,
+        settings.config,
+        settings.overrides,
+        to_dict(base),
+    )
+    what = "--output" if settings.output else "sweep folder"
+    earlier = sweep_folder.check_folder(folder, record, what)  # before anything is created
+    adopting = earlier is None and sweep_folder.is_older_sweep(folder)
     if settings.storage is None:
         folder.mkdir(parents=True, exist_ok=True)
         storage = sweep_storage.open_storage(f"sqlite:///{(folder / STUDY_FILE).resolve()}")
@@ -134,80 +139,12 @@ def prepare(settings: SweepSettings) -> Sweep:
         storage = sweep_storage.open_storage(settings.storage)
         folder.mkdir(parents=True, exist_ok=True)
     if adopting:
-        _check_adopted(folder, storage, study_name)
+        sweep_folder.check_adopted(folder, optuna.get_all_study_names(storage), study_name)
     sweep = Sweep(settings, base, folder, storage, study_name, budget)
     _create_study(sweep)
     if earlier is None:
-        outputs.mark_folder(folder, SWEEP, **record)
+        sweep_folder.claim(folder, record)
     return sweep
-
-
-def study_record(settings: SweepSettings, base: Config, study_name: str) -> dict[str, Any]:
-    """What the sweep folder records about its study, to refuse a different one later."""
-    record = {
-        "study": study_name,
-        "space": settings.space.as_dict(),
-        "space_file": str(settings.space.path),
-        "config_file": str(settings.config),
-        "overrides": list(settings.overrides),
-        "config": to_dict(base),
-    }
-    return json.loads(json.dumps(record))  # as it reads back from the file
-
-
-def _check_adopted(folder: Path, storage: Any, study_name: str) -> None:
-    """An older sweep folder (no record) is adopted only by the study its database holds."""
-    names = optuna.get_all_study_names(storage)
-    if names and study_name not in names:
-        raise ConfigError(
-            f"{folder} holds the sweep of study {names[0]!r}; its trial folders are that "
-            f"study's, not {study_name!r}'s. Run it with --study {names[0]}, or pick a new "
-            "--output folder for a new study."
-        )
-
-
-def _legacy_sweep(folder: Path) -> bool:
-    """A sweep folder of an older cnnzoo (no record): its SQLite study database."""
-    try:
-        with (folder / STUDY_FILE).open("rb") as handle:
-            return handle.read(16) == b"SQLite format 3\0"
-    except OSError:
-        return False
-
-
-def check_folder(
-    folder: Path, settings: SweepSettings, record: dict[str, Any]
-) -> dict[str, Any] | None:
-    """Refuse a folder that is not new, empty or this study's; return its record, if any.
-
-    A folder of another study (or of this study with another space, base config or overrides
-    that change it) is refused with the differences: its trial folders are that study's.
-    """
-    what = "--output" if settings.output else "sweep folder"
-    outputs.check_destination(folder, SWEEP, what=what, folder=True, legacy=_legacy_sweep)
-    earlier = outputs.folder_record(folder)
-    if earlier is None:
-        return None
-    differences = []
-    if earlier.get("study") != record["study"]:
-        differences.append(f"study: {earlier.get('study')!r} -> {record['study']!r}")
-    old_space, new_space = earlier.get("space") or {}, record["space"]
-    differences += [
-        f"space {key}: {old_space.get(key)!r} -> {new_space.get(key)!r}"
-        for key in sorted(old_space.keys() | new_space.keys())
-        if old_space.get(key) != new_space.get(key)
-    ]
-    differences += [
-        f"config {change}" for change in breaking_changes(earlier["config"], record["config"])
-    ]
-    if differences:
-        raise ConfigError(
-            f"{folder} holds the sweep of study {earlier.get('study')!r} (config "
-            f"{earlier.get('config_file')}, space {earlier.get('space_file')}); its trial folders "
-            f"are that study's. This command differs: {'; '.join(differences)}. Run the study as "
-            "it was started, or pick a new --output folder for a new study."
-        )
-    return earlier
 
 
 class SweepWarning(UserWarning):
