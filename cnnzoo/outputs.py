@@ -261,7 +261,7 @@ def _check_not_another_runs(path: Path, kind: str, run: Path | None, what: str, 
     if owner is None:
         return
     if _same(owner, path) and kind != "run":
-        raise _refuse(what, path, f"is a run folder, not a {kind}", pick)
+        raise _refuse(what, path, f"is a run folder, not {kind} output", pick)
     if not _same(owner, run):
         why = f"is inside the run {owner}, where only commands on that run write"
         raise _refuse(what, path, why, pick)
