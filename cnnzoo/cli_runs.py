@@ -120,11 +120,17 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Destination (default: RUN/export/).")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace an earlier export there (never a file cnnzoo did not write)."
+        ),
+    ] = False,
 ) -> None:
     """Export a run's model for serving and check it against the .keras model."""
     from cnnzoo.export import export_run
 
-    result = export_run(run_dir, fmt.value, output)
+    result = export_run(run_dir, fmt.value, output, force=force)
     typer.echo(f"Exported {result.format}: {result.path}")
     if result.max_difference is None:
         typer.echo("Not checked: install onnxruntime to compare it with the .keras model.")

@@ -115,4 +115,4 @@ def sweep(
             f"Best: trial {report.best_number}, validation accuracy {report.best_value:.4f} "
             f"({report.best_run})"
         )
-    typer.echo(f"Wrote: {', '.join(p.name for p in report.files)} in {report.folder}")
+    typer.echo(f"Wrote: {', '.join(str(path) for path in report.files)}")

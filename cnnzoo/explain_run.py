@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnzoo import outputs
 from cnnzoo.errors import CnnzooError, ConfigError
 from cnnzoo.predict import read_images, top_classes
 from cnnzoo.results import RunFolder, open_run
@@ -52,11 +53,19 @@ def _read_images(run: RunFolder, paths: Sequence[str | Path]):
     return read.paths, read.images, read.failures
 
 
-def _output_folder(run: RunFolder, output: Path | None, default: str) -> Path:
-    folder = Path(output) if output is not None else run.path / default
-    if folder.exists() and not folder.is_dir():
-        raise CnnzooError(f"--output: {folder} is a file; pass a folder.")
+def _check_output(run: RunFolder, output: Path | None, kind: str) -> Path:
+    """The pictures' folder: new, empty, or an earlier one of `kind`; checked before any work."""
+    own = run.path / kind
+    folder = Path(output) if output is not None else own
+    what = "--output" if output is not None else kind
+    outputs.check_destination(folder, kind, what=what, folder=True, run=run.path, default=own)
+    return folder
+
+
+def _make_folder(run: RunFolder, folder: Path, kind: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    if outputs.folder_record(folder) is None:
+        outputs.mark_folder(folder, kind, run=str(run.path.resolve()))
     return folder
 
 
@@ -72,6 +81,7 @@ def explain_images(
     if top_k < 1:
         raise ConfigError(f"--top-k must be at least 1. Received: {top_k}")
     run = open_run(run_dir)
+    folder = _check_output(run, output, EXPLAIN_DIR)
     class_names = run.require_classes()
     model = run.load_model()
     from cnnzoo import explain, explain_draw
@@ -82,7 +92,7 @@ def explain_images(
     report = ExplainReport(failures=failures)
     if not readable:
         return report
-    folder = _output_folder(run, output, EXPLAIN_DIR)
+    _make_folder(run, folder, EXPLAIN_DIR)
     cam = explain.grad_cam(model, images, layer)
     heatmaps = explain.upsample(cam.maps, images.shape[1:3])
     tops = top_classes(cam.probabilities, class_names, min(top_k, len(class_names)))
@@ -125,6 +135,7 @@ def feature_maps(
 ) -> FeatureMaps:
     """Activation grids of one image through each convolution stage (or `layers`), and filters."""
     run = open_run(run_dir)
+    folder = _check_output(run, output, FEATUREMAPS_DIR)
     model = run.load_model()
     from cnnzoo import explain, explain_draw
 
@@ -138,7 +149,7 @@ def feature_maps(
     if failures:
         path, reason = failures[0]
         raise CnnzooError(f"Cannot read image {path}: {reason}.")
-    folder = _output_folder(run, output, FEATUREMAPS_DIR)
+    _make_folder(run, folder, FEATUREMAPS_DIR)
     files = []
     stem = readable[0].stem
     for index, (name, maps) in enumerate(

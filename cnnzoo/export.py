@@ -8,7 +8,6 @@ export is reloaded and compared with the `.keras` model on a few inputs.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -17,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnzoo.atomic import check_writable
+from cnnzoo import outputs
 from cnnzoo.errors import CnnzooError
 from cnnzoo.results import open_run
 
 EXPORT_FORMATS = ("savedmodel", "tflite", "onnx")
 DEFAULT_NAMES = {"savedmodel": "savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}
+SAVEDMODEL_LAYOUT = ("saved_model.pb", "fingerprint.pb", "variables", "assets")  # model.export
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
@@ -54,8 +54,6 @@ def float32_model(model):
 
 
 def _save_savedmodel(model, path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
     model.export(str(path), format="tf_saved_model", verbose=False)
 
 
@@ -124,19 +122,72 @@ def sample_inputs(input_shape: tuple[int, ...], count: int = 4, seed: int = 0) -
     return rng.random((count, *input_shape), dtype=np.float32)
 
 
-def export_run(
-    run_dir: str | Path, fmt: str, output: str | Path | None = None, check_inputs=None
-) -> ExportResult:
-    """Export a run's model as `fmt` to `output` (default `<run>/export/`), then check it."""
+def export_kind(fmt: str) -> str:
+    """The kind of output an export is (`outputs`' records): "tflite export", ..."""
+    return f"{fmt} export"
+
+
+def _keras_layout_only(folder: Path) -> bool:
+    """A SavedModel folder as `model.export` writes it, with nothing else in it."""
+    entries = [p.relative_to(folder).parts[0] for p in folder.rglob("*")]
+    return (folder / "saved_model.pb").is_file() and all(e in SAVEDMODEL_LAYOUT for e in entries)
+
+
+def check_destination(run: Path, fmt: str, output: str | Path | None, force: bool) -> Path:
+    """Where the export goes; refuse, before any work, a destination it may not write."""
     if fmt not in EXPORT_FORMATS:
         raise CnnzooError(f"--format must be one of {', '.join(EXPORT_FORMATS)}. Received: {fmt!r}")
-    run = open_run(run_dir)
-    path = Path(output) if output else run.path / "export" / DEFAULT_NAMES[fmt]
-    check_writable(path, "--output" if output else "export", folder=fmt == "savedmodel")
-    model = run.load_model()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    default = run / "export" / DEFAULT_NAMES[fmt]
+    path = Path(output) if output else default
+    folder = fmt == "savedmodel"
+
+    def earlier_unrecorded(found: Path) -> bool:
+        """An export an older cnnzoo wrote at the default place (its folder: Keras' files only)."""
+        same = found.resolve() == default.resolve()
+        return same and (not folder or _keras_layout_only(found))
+
+    outputs.check_destination(
+        path,
+        export_kind(fmt),
+        what="--output" if output else "export",
+        folder=folder,
+        run=run,
+        force=force,
+        legacy=earlier_unrecorded,
+    )
+    return path
+
+
+def _write(model, fmt: str, path: Path, run: Path) -> None:
+    """Write the export atomically, then its ownership record."""
     save = {"savedmodel": _save_savedmodel, "tflite": _save_tflite, "onnx": _save_onnx}[fmt]
-    save(float32_model(model), path)
+    if fmt == "savedmodel":
+        with outputs.staged_folder(path) as built:
+            save(model, built)
+            files = sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file())
+            outputs.mark_folder(built, export_kind(fmt), run=str(run.resolve()), files=files)
+        return
+    with outputs.staged_file(path) as temp:
+        save(model, temp)
+    outputs.mark_file(path, export_kind(fmt), run=str(run.resolve()))
+
+
+def export_run(
+    run_dir: str | Path,
+    fmt: str,
+    output: str | Path | None = None,
+    check_inputs=None,
+    force: bool = False,
+) -> ExportResult:
+    """Export a run's model as `fmt` to `output` (default `<run>/export/`), then check it.
+
+    An earlier export at the destination is replaced only with `force`; anything cnnzoo did
+    not export (a folder of other files, a run's own files) never is.
+    """
+    run = open_run(run_dir)
+    path = check_destination(run.path, fmt, output, force)
+    model = run.load_model()
+    _write(float32_model(model), fmt, path, run.path)
 
     predict = load_exported(path, fmt)
     if predict is None:

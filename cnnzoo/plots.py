@@ -16,11 +16,12 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from cnnzoo.atomic import check_writable  # noqa: E402
 from cnnzoo.errors import CnnzooError  # noqa: E402
+from cnnzoo.outputs import check_destination, save_figure  # noqa: E402
 from cnnzoo.runs import best_epoch  # noqa: E402
 
 PLOT_FORMATS = ("png", "svg")
+KIND = "plot"  # what `outputs` calls a picture this module draws (marked in its metadata)
 History = list[dict[str, float]]
 
 
@@ -95,7 +96,7 @@ def plot_curves(
     figure.legend(handles=handles, loc="outside lower center", ncol=min(3, len(handles)))
     if title:
         figure.suptitle(title)
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path, KIND, dpi=110)
     plt.close(figure)
     return path
 
@@ -134,7 +135,7 @@ def plot_confusion(
     figure.colorbar(image, ax=axis, shrink=0.8, label="share of true class")
     if title:
         axis.set_title(title)
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path, KIND, dpi=110)
     plt.close(figure)
     return path
 
@@ -189,10 +190,11 @@ def draw_run_plots(
         default = Path("comparison")
         title = f"{len(kept)} runs"
     curves = _output_path(output, default, fmt)
-    if output is None and len(runs) == 1:
+    single = runs[0].path if len(runs) == 1 else None
+    if output is None and single is not None:
         runs[0].require_writable(f"plot draws {curves.name} there (or pass --output FILE)")
-    else:
-        check_writable(curves, "--output" if output else "plot")
+    own = _output_path(None, default, fmt) if single is not None else None
+    check_destination(curves, KIND, what="--output" if output else "plot", run=single, default=own)
     # Heatmaps go beside their evaluations; a read-only run keeps the ones it has.
     writable = [run for run in runs if os.access(run.path, os.W_OK | os.X_OK)]
     for run in runs:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cnnzoo import outputs, runs
 from cnnzoo import report_html as html
-from cnnzoo import runs
 from cnnzoo.errors import CnnzooError
 from cnnzoo.mistakes import mistakes_file
 from cnnzoo.report_evaluation import evaluation_section, percent, png_bytes
@@ -143,21 +143,19 @@ def _comparison(folders: list[RunFolder]) -> str:
 
 
 def _destination(folders: list[RunFolder], output: Path | None) -> Path:
-    path = (
-        Path(output)
-        if output is not None
-        else (folders[0].path / REPORT_FILE if len(folders) == 1 else Path(REPORT_FILE))
-    )
+    """The page's path: new, or an earlier cnnzoo report (recognised by its generator tag)."""
+    single = folders[0].path if len(folders) == 1 else None
+    default = single / REPORT_FILE if single is not None else Path(REPORT_FILE)
+    path = Path(output) if output is not None else default
     if path.is_dir():
         path = path / REPORT_FILE
-    if (
-        path.exists()
-        and html.GENERATOR not in path.read_text(encoding="utf-8", errors="replace")[:2000]
-    ):
-        raise CnnzooError(
-            f"--output: {path} exists and is not a cnnzoo report; it is left as it is. "
-            "Pass another file name."
-        )
+    outputs.check_destination(
+        path,
+        html.KIND,
+        what="--output" if output is not None else "report",
+        run=single,
+        default=default if single is not None else None,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-GENERATOR = "cnnzoo report"
+from cnnzoo.outputs import creator
+
+KIND = "report"  # what `outputs` calls a page this module writes
+GENERATOR = creator(KIND)  # <meta name="generator">: how cnnzoo recognises its own page
 
 CSS = """
 :root { color-scheme: light dark; --bg: #fbfbfd; --fg: #1d1f23; --muted: #5f6570;

@@ -42,14 +42,29 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_changes(saved: Config, new: Config) -> dict[str, tuple[Any, Any]]:
-    """Every key whose value differs: key -> (saved, new)."""
-    old, now = flatten(to_dict(saved)), flatten(to_dict(new))
+def config_changes(
+    saved: Config | dict[str, Any], new: Config | dict[str, Any]
+) -> dict[str, tuple[Any, Any]]:
+    """Every key whose value differs: key -> (saved, new); a dict is a `to_dict` config."""
+    old, now = (flatten(c if isinstance(c, dict) else to_dict(c)) for c in (saved, new))
     return {
         k: (old.get(k), now.get(k))
         for k in sorted(old.keys() | now.keys())
         if old.get(k) != now.get(k)
     }
+
+
+def breaking_changes(saved: Config | dict[str, Any], new: Config | dict[str, Any]) -> list[str]:
+    """`key: before -> after` for each change that would break what was trained in `saved`.
+
+    Devices (`hardware.*`) may change freely, and the keys in RESUMABLE_CHANGES. Used by
+    `train --resume` and by a sweep run again (whose trials resume).
+    """
+    return [
+        f"{key}: {before!r} -> {after!r}"
+        for key, (before, after) in config_changes(saved, new).items()
+        if key not in RESUMABLE_CHANGES and not key.startswith("hardware.")
+    ]
 
 
 def resume_config(
@@ -71,11 +86,7 @@ def resume_config(
     new = load_config(
         config_file or run_dir / runs.CONFIG_FILE, overrides or [], saved=not config_file
     )
-    breaking = [
-        f"{key}: {before!r} -> {after!r}"
-        for key, (before, after) in config_changes(saved, new).items()
-        if key not in RESUMABLE_CHANGES and not key.startswith("hardware.")
-    ]
+    breaking = breaking_changes(saved, new)
     # Devices may change freely; the precision may not, since checkpoints hold its optimizer.
     trained_in, asked = status.precision, new.hardware.precision
     if trained_in and asked not in ("auto", trained_in):

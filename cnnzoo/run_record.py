@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from cnnzoo import devices, runs
+from cnnzoo import devices, outputs, runs
 from cnnzoo.atomic import check_writable, save_model
 from cnnzoo.errors import CnnzooError
 
@@ -24,20 +24,16 @@ if TYPE_CHECKING:
 
 
 def check_new_run_dir(config: Config, output: Path | None = None) -> None:
-    """Refuse, before any work starts, a run folder that cannot be made or is not cnnzoo's."""
-    target = Path(config.output_dir) if output is None else output
-    where = "output_dir" if output is None else "--output"
-    if output is not None and (output / runs.RUN_FILE).exists():
+    """Refuse, before any work starts, a run folder that cannot be made or is not new or empty."""
+    if output is None:
+        check_writable(Path(config.output_dir), "output_dir", folder=True)
+        return
+    if (output / runs.RUN_FILE).exists():
         raise CnnzooError(
             f"{output} already holds a run. Continue it with `cnnzoo train --resume {output}`, "
             "or pick a new --output folder."
         )
-    if output is not None and output.is_dir() and any(output.iterdir()):
-        raise CnnzooError(
-            f"--output: {output} already holds files and is not a cnnzoo run folder; cnnzoo "
-            "never writes into another folder. Pick a new or empty folder."
-        )
-    check_writable(target, where, folder=True)
+    outputs.check_destination(output, "run", folder=True)
 
 
 def new_run_dir(config: Config, output: Path | None = None) -> Path:

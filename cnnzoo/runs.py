@@ -19,9 +19,9 @@ from typing import Any
 
 from cnnzoo.atomic import read_json, write_csv, write_json, write_text_atomic
 from cnnzoo.config import Config, to_yaml
+from cnnzoo.outputs import RUN_FILE
 
 CONFIG_FILE = "config.yaml"
-RUN_FILE = "run.json"
 ENVIRONMENT_FILE = "environment.json"
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"

@@ -22,13 +22,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from cnnzoo import processes, sweep_storage
-from cnnzoo.config import Config
+from cnnzoo import processes, sweep_folder, sweep_storage
+from cnnzoo.config import Config, to_dict
 from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.sweep_folder import STUDY_FILE
 from cnnzoo.sweep_space import Space, check_space
 from cnnzoo.sweep_states import FINISHED, SKIPPED
 
-STUDY_FILE = "study.db"
 MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
@@ -121,14 +121,29 @@ def prepare(settings: SweepSettings) -> Sweep:
         settings.output or Path(base.output_dir) / f"{base.name}-sweep-{settings.space.path.stem}"
     )
     study_name = settings.study or f"{base.name}-{settings.space.path.stem}"
+    record = sweep_folder.study_record(
+        study_name,
+        settings.space.as_dict(),
+        settings.space.path,
+        settings.config,
+        settings.overrides,
+        to_dict(base),
+    )
+    what = "--output" if settings.output else "sweep folder"
+    earlier = sweep_folder.check_folder(folder, record, what)  # before anything is created
+    adopting = earlier is None and sweep_folder.is_older_sweep(folder)
     if settings.storage is None:
         folder.mkdir(parents=True, exist_ok=True)
         storage = sweep_storage.open_storage(f"sqlite:///{(folder / STUDY_FILE).resolve()}")
     else:
         storage = sweep_storage.open_storage(settings.storage)
         folder.mkdir(parents=True, exist_ok=True)
+    if adopting:
+        sweep_folder.check_adopted(folder, optuna.get_all_study_names(storage), study_name)
     sweep = Sweep(settings, base, folder, storage, study_name, budget)
     _create_study(sweep)
+    if earlier is None:
+        sweep_folder.claim(folder, record)
     return sweep
 
 
@@ -155,7 +170,7 @@ def _create_study(sweep: Sweep) -> None:
         raise ConfigError(
             f"Study {sweep.study_name!r} was started with a different search space than "
             f"{sweep.settings.space.path}. Run it with the same space, or start a new study "
-            "with --study NAME (or a new --output folder)."
+            "in a new --output folder (with --study NAME when --storage is shared)."
         )
 
 

@@ -25,7 +25,9 @@ from optuna.trial import TrialState  # noqa: E402
 
 from cnnzoo import runs  # noqa: E402
 from cnnzoo.config import load_config, to_yaml  # noqa: E402
+from cnnzoo.outputs import save_figure  # noqa: E402
 from cnnzoo.sweep import FINISHED, Sweep  # noqa: E402
+from cnnzoo.sweep_folder import SWEEP  # noqa: E402
 from cnnzoo.tables import render  # noqa: E402
 
 VALUE = "validation accuracy"
@@ -148,11 +150,8 @@ def draw_pictures(study: optuna.Study, folder: Path) -> list[Path]:
             legend = axis.get_legend()
             if legend is not None and len(legend.get_texts()) > 12:
                 legend.remove()
-        path = folder / name
-        partial = path.with_name(f".{name}.partial.png")
-        figure.savefig(partial, dpi=110, bbox_inches="tight")
+        path = save_figure(figure, folder / name, SWEEP, dpi=110, bbox_inches="tight")
         plt.close(figure)
-        partial.replace(path)
         written.append(path)
     return written
 

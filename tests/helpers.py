@@ -32,3 +32,16 @@ def one_error_line(result: subprocess.CompletedProcess, code: int = 1) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
+
+
+def sha256_tree(*paths: Path) -> dict[str, str]:
+    """SHA-256 of every file under `paths` (folders listed as such): compare before and after."""
+    import hashlib
+
+    found = {}
+    for root in paths:
+        for item in [root, *root.rglob("*")] if root.is_dir() else [root]:
+            found[str(item)] = (
+                "folder" if item.is_dir() else hashlib.sha256(item.read_bytes()).hexdigest()
+            )
+    return found

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from cnnzoo.cli import app
 from cnnzoo.export import export_run, load_exported
 
+from .helpers import sha256_tree
+
 
 @pytest.fixture(scope="session")
 def test_images(mnist):
@@ -87,3 +89,51 @@ def test_unknown_format_fails_with_one_line(mnist):
         "error: Invalid value for '--format': 'coreml' is not one of 'savedmodel', 'tflite', "
         "'onnx'. (see: cnnzoo export --help)"
     )
+
+
+def _refused(result) -> str:
+    """The whole output of a refused export: one `error:` line, exit code 1."""
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_export_never_deletes_a_folder_it_did_not_export(mnist, tmp_path):
+    mydocs = tmp_path / "mydocs"
+    (mydocs / "letters").mkdir(parents=True)
+    (mydocs / "thesis.txt").write_text("two years of work\n")
+    (mydocs / "letters" / "mum.txt").write_text("dear mum\n")
+    before = sha256_tree(mydocs, mnist)
+    runner = CliRunner()
+    for target in (mydocs, mnist):
+        line = _refused(
+            runner.invoke(app, ["export", str(mnist), "--format", "savedmodel", "-o", str(target)])
+        )
+        assert f"--output: {target} " in line and "it is left as it is" in line
+    assert sha256_tree(mydocs, mnist) == before
+
+
+def test_export_replaces_only_its_own_earlier_export_and_only_with_force(mnist, tmp_path):
+    mine = {tmp_path / "my.tflite": b"my model", tmp_path / "my.onnx": b"my other model"}
+    for path, content in mine.items():
+        path.write_bytes(content)
+    before = sha256_tree(tmp_path, mnist)
+    runner = CliRunner()
+    targets = [("tflite", tmp_path / "my.tflite"), ("onnx", tmp_path / "my.onnx")]
+    targets.append(("tflite", mnist / "model.keras"))
+    for fmt, target in targets:
+        line = _refused(
+            runner.invoke(app, ["export", str(mnist), "--format", fmt, "-o", str(target)])
+        )
+        assert f"--output: {target} " in line, line
+    assert sha256_tree(tmp_path, mnist) == before
+    ours = tmp_path / "ours.tflite"
+    args = ["export", str(mnist), "--format", "tflite", "-o", str(ours)]
+    assert runner.invoke(app, args).exit_code == 0
+    exported = ours.read_bytes()
+    assert "Pass --force to replace it" in _refused(runner.invoke(app, args))
+    assert ours.read_bytes() == exported
+    again = runner.invoke(app, [*args, "--force"])
+    assert again.exit_code == 0, again.output
+    assert f"Exported tflite: {ours}" in again.output

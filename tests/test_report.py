@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from cnnzoo.cli import app
 from cnnzoo.data.synthetic import MONKEY_CLASSES, make_monkeys_folder
 
+from .helpers import one_error_line, sha256_tree
 from .trained_runs import mnist_run, monkeys_run
 
 runner = CliRunner()
@@ -144,6 +146,32 @@ def test_report_never_overwrites_a_users_file(evaluated: Path, tmp_path: Path) -
     assert mine.read_text(encoding="utf-8") == "<p>my notes</p>"
     missing = runner.invoke(app, ["report", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and missing.output.startswith("error: Run folder not found")
+
+
+def test_report_knows_its_own_page_by_its_generator_tag_not_by_its_words(
+    evaluated: Path, tmp_path: Path
+) -> None:
+    mine = tmp_path / "n.html"
+    mine.write_text(
+        "<html><head><title>Notes</title></head><body><p>How I use cnnzoo report: "
+        "<code>cnnzoo report RUN -o n.html</code></p></body></html>\n",
+        encoding="utf-8",
+    )
+    before = sha256_tree(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", "report", str(evaluated), "--no-gradcam", "-o", str(mine)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = one_error_line(result, code=1)
+    assert f"--output: {mine} exists and is not a cnnzoo report" in line
+    assert sha256_tree(tmp_path) == before
+    ours = tmp_path / "ours.html"
+    for _ in range(2):  # an earlier cnnzoo page is replaced, as documented
+        written = runner.invoke(app, ["report", str(evaluated), "--no-gradcam", "-o", str(ours)])
+        assert written.exit_code == 0, written.output
+    assert '<meta name="generator" content="cnnzoo report">' in ours.read_text(encoding="utf-8")
 
 
 # Inserted before the page's Content-Security-Policy, which therefore does not apply to it.

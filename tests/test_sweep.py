@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import REPO, run_cli
+from .helpers import REPO, one_error_line, run_cli, sha256_tree
 from .tiny_runs import finish, start_cli, tiny_config, wait_for_checkpoint
 
 SPACE = {
@@ -159,13 +159,17 @@ def killed_sweep(tmp_path_factory, mnist_npz) -> tuple[Path, Path, str]:
     first.communicate()
     status = yaml.safe_load((run_dir / "run.json").read_text())
     assert status["status"] == "running" and status["epochs_completed"] < 3, status
+    # Run again with a changed base config: refused, as `train --resume` refuses it.
+    before = sha256_tree(tmp_path / "sweep")
+    changed = run_cli(*args, "--set", "train.steps_per_epoch=5")
+    changes = (changed, before == sha256_tree(tmp_path / "sweep"))
     code, out, err = finish(start_cli(*args))
     assert code == 0, out + err
-    return tmp_path / "sweep", config, out
+    return tmp_path / "sweep", config, out, changes
 
 
 def test_killed_sweep_continues_to_exactly_the_budget(killed_sweep):
-    folder, _, out = killed_sweep
+    folder, _, out, _ = killed_sweep
     trials = study_trials(folder)
     done = finished(trials)
     assert len(done) == 3, trials
@@ -181,7 +185,7 @@ def test_killed_sweep_continues_to_exactly_the_budget(killed_sweep):
 
 
 def test_sweep_report_and_best_config_trains(killed_sweep, tmp_path):
-    folder, _, out = killed_sweep
+    folder, _, out, _ = killed_sweep
     for name in ("trials.md", "history.png", "parallel.png", "importances.png", "best.yaml"):
         assert (folder / name).is_file(), name
     assert "Leaderboard" in out and "best val acc" in out
@@ -200,6 +204,63 @@ def test_sweep_report_and_best_config_trains(killed_sweep, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "best" / "model.keras").is_file()
+
+
+def test_a_killed_trial_is_not_resumed_with_a_changed_base_config(killed_sweep):
+    _, _, _, (changed, unchanged) = killed_sweep
+    line = one_error_line(changed, code=2)
+    assert "config train.steps_per_epoch: 30 -> 5" in line and "Run the study as it was" in line
+    assert unchanged, "the refused run changed the sweep folder"
+
+
+def test_the_sweep_names_the_true_paths_it_wrote(killed_sweep):
+    folder, _, out, _ = killed_sweep
+    wrote = next(line for line in out.splitlines() if line.startswith("Wrote: "))
+    paths = [Path(name) for name in wrote.removeprefix("Wrote: ").split(", ")]
+    assert folder / "best.yaml" in paths and folder / "trials.md" in paths
+    assert any(path.name == "evaluation-test.json" for path in paths)
+    for path in paths:
+        assert path.is_file(), wrote
+
+
+def test_a_sweep_folder_belongs_to_its_study(killed_sweep, tmp_path, mnist_npz):
+    folder, config, _, _ = killed_sweep
+    other_space = write_space(
+        tmp_path, {"train.learning_rate": {"type": "float", "low": 0.01, "high": 0.1}}, "lr.yaml"
+    )
+    other_config = tiny_config(tmp_path, mnist_npz, name="tiny", model={"variant": "classic"})
+    same_space = folder.parent / "space.yaml"
+    before = sha256_tree(folder)
+    cases = {
+        "space train.batch_size: {'choices': [16, 32]} -> None": sweep_args(
+            config, other_space, folder, 1
+        ),
+        "study: 'tiny-space' -> 'mine'": [*sweep_args(config, same_space, folder, 1), "--study",
+                                         "mine"],
+        "config model.variant: 'modern' -> 'classic'": sweep_args(
+            other_config, same_space, folder, 1
+        ),
+    }  # fmt: skip
+    for difference, args in cases.items():
+        line = one_error_line(run_cli(*args), code=2)
+        assert f"{folder} holds the sweep of study 'tiny-space'" in line, line
+        assert difference in line, line
+    assert sha256_tree(folder) == before
+
+
+def test_a_folder_that_is_not_a_sweep_is_refused_before_anything_runs(tmp_path, mnist_npz, mnist):
+    config = tiny_config(tmp_path, mnist_npz)
+    mine = tmp_path / "u"
+    (mine / "trials" / "0000").mkdir(parents=True)
+    for name in ("notes.txt", "best.yaml", "trials.md", "history.png", "trials/0000/notes.txt"):
+        (mine / name).write_text(f"my {name}\n")
+    before = sha256_tree(mine, mnist)
+    for target in (mine, mnist):
+        result = run_cli(*sweep_args(config, write_space(tmp_path), target, 1))
+        line = one_error_line(result, code=1)
+        assert f"--output: {target} " in line and "it is left as it is" in line, line
+        assert "Sweep folder:" not in result.stdout
+    assert sha256_tree(mine, mnist) == before
 
 
 def test_shipped_spaces_fit_their_configs():

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
+from cnnzoo import outputs
 from cnnzoo.errors import CnnzooError, ConfigError
 
 TIMEOUT_SECONDS = 60  # per connection attempt and per stalled read, not for the whole transfer
@@ -63,9 +64,38 @@ def download_command(
     )
 
 
+DOWNLOAD = "download"  # what `outputs` calls a dataset cnnzoo put into a cache folder
+
+
+def _in_default_cache(target: Path) -> bool:
+    """Whether `target` is in the default cache folder, cnnzoo's by definition (no records)."""
+    return target.parent.resolve() == data_home().resolve()
+
+
+def check_target(target: Path) -> None:
+    """Refuse a download into a run folder, or replacing (--force) what cnnzoo did not download:
+    only its own downloads, and anything in the default cache folder, are replaced."""
+    own_cache = _in_default_cache(target)
+    outputs.check_destination(
+        target,
+        DOWNLOAD,
+        what="data folder",
+        folder=target.is_dir(),
+        legacy=lambda _: own_cache,
+        fix="Pass another --data-dir (or move what is there away).",
+    )
+
+
 @contextlib.contextmanager
 def staging(parent: Path, name: str) -> Iterator[Path]:
-    """A fresh temporary folder beside the destination, removed afterwards whatever happens."""
+    """A fresh temporary folder beside the destination, removed afterwards whatever happens.
+
+    A destination already there (`--force`) must be cnnzoo's download, and none is made inside a
+    run folder (`check_target`); what is there when the block ends is recorded as cnnzoo's (a
+    sidecar `NAME.cnnzoo.json`, outside the default cache folder).
+    """
+    target = parent / name
+    check_target(target)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         # Leftovers of a killed download; a download running elsewhere at this moment would lose
@@ -80,6 +110,8 @@ def staging(parent: Path, name: str) -> Iterator[Path]:
         ) from None
     try:
         yield temp
+        if target.exists() and not _in_default_cache(target):
+            outputs.mark_file(target, DOWNLOAD)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 
