@@ -131,7 +131,7 @@ class HardwareConfig(Section):
     precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
     xla: Literal["auto", "on", "off"] = "auto"
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
-    gpus: list[Annotated[int, Field(ge=0)]] | None = None
+    gpus: list[Annotated[int, Field(ge=0, le=255)]] | None = None  # the largest hosts have 16
     memory_growth: bool = True
     deterministic: bool = False
     # Split the CPU into this many logical devices: MirroredStrategy without GPUs (tests, demos).
