@@ -1,6 +1,7 @@
 """`train.init_from`: start a model from an earlier cnnzoo run's weights, layer by layer.
 
 Kept apart from finetune.py, which config validation imports: this module reads run folders.
+`check_source` is also what `cnnzoo.preflight` checks before a new run starts.
 """
 
 from __future__ import annotations
