@@ -102,6 +102,8 @@ def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
 C = ("-c", "mnist_lenet_modern", "--set", "data.path={digits}", "--set", "train.epochs=1")
 SPACE = "train.learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}\n"
 HOLDOUT_SPACE = "data.validation_split: {type: float, low: 0.0, high: 0.2}\n"
+# Each value is fine with the base config; two of them together are not.
+CLASH_SPACE = "train.freeze_epochs: {choices: [0, 2]}\ntrain.warmup_epochs: {choices: [0, 3]}\n"
 RESNET_WEIGHTS = "model={{name: resnet18, weights: '{}'}}"  # weights: a resnet18 option
 REFUSED = {
     "sweep without validation images": (
@@ -113,6 +115,20 @@ REFUSED = {
         ("sweep", *C, "--space", "holdout.yaml", "--trials", "3"),
         "holdout.yaml: data.validation_split=0.0: cnnzoo sweep judges trials on validation",
     ),
+    "sweep whose values clash together": (
+        (
+            "sweep",
+            *C,
+            "--set",
+            "train.epochs=4",
+            "--set",
+            RESNET_WEIGHTS.format("imagenet"),
+            "--space",
+            "clash.yaml",
+        ),
+        "clash.yaml: train.freeze_epochs=2, train.warmup_epochs=3: train.warmup_epochs: the "
+        "warm-up belongs to the head phase, so it must be at most train.freeze_epochs (2)",
+    ),  # fmt: skip
     "sweep trials starting from no run": (
         ("sweep", *C, "--set", "train.init_from=NOT_A_RUN", "--space", "s.yaml"),
         "train.init_from: NOT_A_RUN does not exist; point it at a completed cnnzoo run folder",
@@ -191,6 +207,7 @@ def test_bad_input_is_refused_before_any_folder_exists(
     args, expected = REFUSED[case]
     write(tmp_path / "s.yaml", SPACE)
     write(tmp_path / "holdout.yaml", HOLDOUT_SPACE)
+    write(tmp_path / "clash.yaml", CLASH_SPACE)
     (tmp_path / "notes").mkdir()
     write(tmp_path / "notes" / "todo.txt", "not a run\n")
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "digit.png")
