@@ -6,7 +6,8 @@ see: the earlier run `train.init_from` starts from. `load_new_run_config` is bot
 what `cnnzoo train`, `cnnzoo sweep` (its base config and every value its space can take),
 `cnnzoo augment preview` and `cnnzoo config validate` call. A run folder's own config is read
 with `load_config(saved=True)` alone, so a fine-tuned run stays readable once the run it
-started from is gone.
+started from is gone. The folder a run will write is checked apart, with the output guard
+(`cnnzoo.run_record.check_new_run_dir`).
 """
 
 from __future__ import annotations
