@@ -387,3 +387,19 @@ def test_every_count_of_the_schema_has_an_upper_bound(base, key: str, kinds) -> 
     for value in (10**20, [10**20, 10**20]):
         with pytest.raises(ConfigError, match=re.escape(key)):
             validate(_set(base, key, value), "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("data", "has_validation"),
+    [
+        ({"dataset": "mnist"}, True),
+        ({"dataset": "mnist", "validation_split": 0.0}, False),
+        ({"dataset": "directory", "path": "p", "validation_split": 0.0}, False),
+        ({"dataset": "directory", "path": "p", "validation_split": 0.0, "val_path": "v"}, True),
+        ({"dataset": "monkeys"}, True),  # Kaggle's validation folder
+        ({"dataset": "archive", "url": "u", "sha256": "s", "validation_split": 0.0}, True),
+    ],
+)
+def test_whether_a_config_gives_validation_images(data: dict, has_validation: bool) -> None:
+    # What `cnnzoo sweep` checks before any trial: an archive may bring a validation/ folder.
+    assert validate({"data": data}, "c.yaml").data.has_validation() is has_validation
