@@ -88,8 +88,6 @@ def train(
     ] = None,
 ) -> None:
     """Train the model a config describes and write a run folder, or resume one."""
-    from cnnzoo.config import load_config
-
     if resume is None and config is None:
         raise ConfigError("train needs --config FILE, or --resume RUN_DIR to continue a run.")
     if resume is not None and output is not None:
@@ -99,9 +97,10 @@ def train(
 
         cfg = resume_config(resume, config, set_ or [])
     else:
-        cfg = load_config(config, set_ or [])
+        from cnnzoo.preflight import load_new_run_config
         from cnnzoo.run_record import check_new_run_dir
 
+        cfg = load_new_run_config(config, set_ or [])
         check_new_run_dir(cfg, output)  # before the data is read and TensorFlow starts
     from cnnzoo.native_logs import filtered_stderr, quiet_native_logs
 
@@ -185,10 +184,11 @@ def augment_preview(
     ] = 5,
 ) -> None:
     """Save a PNG grid of training images beside augmented versions of them."""
-    from cnnzoo.config import load_config
     from cnnzoo.data.preview import save_preview
+    from cnnzoo.preflight import load_new_run_config
 
-    path = save_preview(load_config(config, set_ or []), output, count=count, samples=samples)
+    config = load_new_run_config(config, set_ or [])
+    path = save_preview(config, output, count=count, samples=samples)
     typer.echo(f"Augment preview: {path}")
 
 

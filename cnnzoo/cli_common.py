@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable
 from enum import Enum
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 import typer
@@ -88,8 +88,35 @@ def usage_error(error: click_exceptions.UsageError) -> typer.Exit:
     return typer.Exit(2)
 
 
+def expand_user(value: Any) -> Any:
+    """`value` with `~` expanded if it is a path, or a list or tuple of paths."""
+    if isinstance(value, PurePath):
+        return type(value)(os.path.expanduser(value))
+    if isinstance(value, list | tuple) and any(isinstance(item, PurePath) for item in value):
+        return type(value)(expand_user(item) for item in value)
+    return value
+
+
+class UserPathsContext(typer.Context):
+    """Hands a command its path arguments and options with `~` expanded: a shell leaves
+    `--output=~/runs` (and `~` in quotes) as it is, and Python would make a folder named `~`."""
+
+    def invoke(self, callback: Any, /, *args: Any, **kwargs: Any) -> Any:
+        kwargs = {name: expand_user(value) for name, value in kwargs.items()}
+        return super().invoke(callback, *args, **kwargs)
+
+
 class Commands(TyperGroup):
-    """The top-level command group: the one place where errors become `error:` lines."""
+    """The top-level command group: the one place where errors become `error:` lines, and
+    where every command (those of sub-groups too) gets its paths with `~` expanded."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        todo = list(self.commands.values())
+        while todo:
+            command = todo.pop()
+            command.context_class = UserPathsContext
+            todo += getattr(command, "commands", {}).values()
 
     def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
         try:  # `cnnzoo --bogus`: the group's own options

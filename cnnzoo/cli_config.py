@@ -58,9 +58,10 @@ def config_validate(
     ],
     set_: SetOption = None,
 ) -> None:
-    """Check config files without importing TensorFlow; exit 2 on the first bad one."""
-    from cnnzoo.config import load_config
+    """Check config files as `cnnzoo train` does before it starts, without TensorFlow; exit 2 on
+    the first bad one."""
+    from cnnzoo.preflight import load_new_run_config
 
     for file in files:
-        load_config(file, set_ or [])
+        load_new_run_config(file, set_ or [])
         typer.echo(f"{file}: ok")

@@ -13,6 +13,18 @@ import typer
 
 from cnnzoo.cli_common import RunArgument, RunsArgument, needs_tensorflow
 
+
+def _layer_names(value: str | list[str] | None) -> str | list[str] | None:
+    """Refuse `--layer ""` while parsing (exit 2, before TensorFlow): a layer has a name."""
+    for name in [value] if isinstance(value, str) else value or []:
+        if not name.strip():
+            raise typer.BadParameter(
+                f"expected a layer's name (`cnnzoo models NAME` lists them), or no --layer for "
+                f"the default. Received: {name!r}"
+            )
+    return value
+
+
 OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Folder for the pictures (default: inside the run)."),
@@ -25,7 +37,11 @@ def explain(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     layer: Annotated[
         str | None,
-        typer.Option("--layer", help="Layer to explain (default: the last convolutional stage)."),
+        typer.Option(
+            "--layer",
+            help="Layer to explain (default: the last convolutional stage).",
+            callback=_layer_names,
+        ),
     ] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Classes to show per image.", min=1)] = 3,
     output: OutputOption = None,
@@ -54,7 +70,11 @@ def featuremaps(
     image: Annotated[Path, typer.Argument(help="One image file.")],
     layer: Annotated[
         list[str] | None,
-        typer.Option("--layer", help="Layer to show (repeatable; default: each conv stage)."),
+        typer.Option(
+            "--layer",
+            help="Layer to show (repeatable; default: each conv stage).",
+            callback=_layer_names,
+        ),
     ] = None,
     output: OutputOption = None,
 ) -> None:

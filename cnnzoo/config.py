@@ -14,21 +14,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from cnnzoo import finetune, pretrained
 from cnnzoo.config_files import apply_override, find_config, read_with_bases
 from cnnzoo.data.catalog import DATASETS
-from cnnzoo.data.schema import DataConfig  # noqa: F401 (re-exported: every `data:` schema's base)
+from cnnzoo.data.schema import STRICT, DataConfig, UserPath  # noqa: F401 (DataConfig re-exported)
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import MODELS, ModelOptions, check_input_shape
 from cnnzoo.registry import did_you_mean
 
 
 class Section(BaseModel):
-    """Base for config sections: unknown keys and loose types are errors; values are frozen."""
+    """Base for config sections: unknown keys, loose types and non-finite numbers are errors;
+    values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = STRICT
 
 
 # The `data:` section: a union of the registered datasets' schemas, keyed on `dataset`.
@@ -77,33 +78,44 @@ ModelConfig = Annotated[
 DEFAULT_MODEL = "lenet"
 
 
+# Upper bounds on counts, so that a typo is one line here and not an overflow or out-of-memory
+# error deep inside TensorFlow. Epochs (and every count of epochs): the longest published CNN
+# schedules run a few thousand epochs; a hundred thousand is a slip of the keyboard.
+MAX_EPOCHS = 100_000
+# The largest batches trained (Goyal et al. 2017: 8k images; LARS on TPU pods: 64k).
+MAX_BATCH_SIZE = 65_536
+# ImageNet at batch size 1 is 1.3 million steps; epochs x steps stays far inside int64.
+MAX_STEPS_PER_EPOCH = 10_000_000
+Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
+
+
 class TrainConfig(Section):
     """Optimisation settings."""
 
-    epochs: int = Field(default=10, ge=1)
-    batch_size: int = Field(default=64, ge=1)
+    epochs: Epochs = 10
+    batch_size: int = Field(default=64, ge=1, le=MAX_BATCH_SIZE)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(default=0.001, gt=0.0)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     schedule: Literal["constant", "cosine", "step", "plateau"] = "constant"
-    warmup_epochs: int = Field(default=0, ge=0)
-    step_epochs: int = Field(default=10, ge=1)
+    warmup_epochs: int = Field(default=0, ge=0, le=MAX_EPOCHS)
+    step_epochs: Epochs = 10
     decay_factor: float = Field(default=0.1, gt=0.0, lt=1.0)
-    plateau_patience: int = Field(default=3, ge=1)
+    plateau_patience: Epochs = 3
     min_learning_rate: float = Field(default=0.0, ge=0.0)
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     loss: Literal["categorical_crossentropy"] = "categorical_crossentropy"
     metrics: list[Literal["accuracy", "top5_accuracy"]] = ["accuracy"]
-    early_stopping_patience: int | None = Field(default=None, ge=1)
-    steps_per_epoch: int | None = Field(default=None, ge=1)
+    early_stopping_patience: Epochs | None = None
+    steps_per_epoch: int | None = Field(default=None, ge=1, le=MAX_STEPS_PER_EPOCH)
     tensorboard: bool = False
     # Fine-tuning (cnnzoo/finetune.py): an earlier run folder to start from, epochs that train
     # only the classifier, the rate after them and batch norm frozen (defaults: a tenth and yes
     # with model.weights, as keras.io's guide; the same rate and no with init_from, as measured
     # in docs/finetuning.md).
-    init_from: str | None = None
-    freeze_epochs: int = Field(default=0, ge=0)
+    init_from: UserPath | None = None
+    freeze_epochs: int = Field(default=0, ge=0, le=MAX_EPOCHS)
     finetune_learning_rate: float | None = Field(default=None, gt=0.0)
     freeze_batch_norm: bool | None = None
     # Inference-mode batch-norm statistics: re-estimated from training images at each epoch end
@@ -119,7 +131,7 @@ class HardwareConfig(Section):
     precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
     xla: Literal["auto", "on", "off"] = "auto"
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
-    gpus: list[int] | None = None
+    gpus: list[Annotated[int, Field(ge=0, le=255)]] | None = None  # the largest hosts have 16
     memory_growth: bool = True
     deterministic: bool = False
     # Split the CPU into this many logical devices: MirroredStrategy without GPUs (tests, demos).
@@ -136,8 +148,8 @@ class Config(Section):
     """A whole run: identity, data, augmentation, model, training and hardware."""
 
     name: str = "run"
-    seed: int = 42
-    output_dir: str = "runs"
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # what NumPy's and Keras' seeding accept
+    output_dir: UserPath = "runs"
     data: DataSection = Field(default_factory=lambda: DATASETS.get(DEFAULT_DATASET).schema())
     augment: AugmentConfig = AugmentConfig()
     model: ModelConfig = Field(default_factory=lambda: MODELS.get(DEFAULT_MODEL).schema())
@@ -242,7 +254,16 @@ def validate(data: dict[str, Any], source: str) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as error:
-        described = dict(_describe_error(e) for e in error.errors())  # one line per key path
+        described: dict[str, str] = {}  # one line per key path: a union's first branch
+        for path, line in map(_describe_error, error.errors()):
+            described.setdefault(path, line)
+        # A union's branches may also fail at different depths ("not a number" for the whole
+        # list, "not finite" for its item 1): keep the deepest.
+        described = {
+            path: line
+            for path, line in described.items()
+            if not any(other.startswith(f"{path}.") for other in described)
+        }
         raise ConfigError("\n".join(f"{source}: {line}" for line in described.values())) from None
 
 
@@ -283,8 +304,12 @@ def load_config(
         data = _without_foreign_data_keys(data)
     for assignment in overrides:
         data = apply_override(data, assignment)
-    source = f"{reference}" + (" (with --set overrides)" if overrides else "")
-    return resolve(data, source, default_name=path.stem)
+    return resolve(data, source_name(reference, overrides), default_name=path.stem)
+
+
+def source_name(reference: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """How errors name a config: 'FILE', or 'FILE (with --set overrides)'."""
+    return f"{reference}" + (" (with --set overrides)" if overrides else "")
 
 
 def _without_foreign_data_keys(data: dict[str, Any]) -> dict[str, Any]:

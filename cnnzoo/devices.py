@@ -2,7 +2,8 @@
 
 `decide(found, hardware, batch_size)` is the one pure function that turns what was found (GPUs and
 their compute capability, CPU bf16 support, a TF_CONFIG cluster) and what the config asked for
-into a `Plan`; `detect()` and `apply()` are the thin impure edges around it.
+into a `Plan`; `detect()` and `apply()` are the thin impure edges around it. The CPU's facts are
+its flags (`cpu_flags()`), which `$CNNZOO_CPU_FLAGS` replaces to decide as on another CPU.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cnnzoo.native_logs import quiet_native_logs
 # picks it on CPUs with native bf16. Set to False if the benchmark shows no gain on your CPUs.
 CPU_BF16_PAYS = True
 MIN_FLOAT16_CAPABILITY = (7, 0)  # Volta tensor cores: float16 matmuls and convolutions gain.
+CPU_FLAGS_ENV = "CNNZOO_CPU_FLAGS"  # the CPU facts to decide from instead of this CPU's
 
 Strategy = Literal["default", "mirrored", "multi_worker"]
 
@@ -222,6 +224,18 @@ def cpu_has_bf16(cpuinfo: str) -> bool:
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
 
 
+def cpu_flags() -> str:
+    """The CPU's flags as /proc/cpuinfo lists them, or `$CNNZOO_CPU_FLAGS` when set: decide as on
+    another CPU (`CNNZOO_CPU_FLAGS="avx2 fma"`: an AVX2-only machine, where `precision: auto`
+    is float32; `avx512_bf16`: a bf16 one, where it is mixed_bfloat16)."""
+    if CPU_FLAGS_ENV in os.environ:
+        return os.environ[CPU_FLAGS_ENV]
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def detect() -> Found:
     """Look at the machine: GPUs TensorFlow sees, CPU bf16 flags, and TF_CONFIG."""
     with quiet_native_logs():
@@ -238,11 +252,9 @@ def detect() -> Found:
                     details.get("compute_capability"),
                 )
             )
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        cpuinfo = ""
-    return Found(tuple(gpus), cpu_has_bf16(cpuinfo), parse_tf_config(os.environ.get("TF_CONFIG")))
+    return Found(
+        tuple(gpus), cpu_has_bf16(cpu_flags()), parse_tf_config(os.environ.get("TF_CONFIG"))
+    )
 
 
 def apply(plan: Plan, hardware: HardwareConfig) -> Any:

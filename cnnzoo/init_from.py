@@ -1,6 +1,7 @@
 """`train.init_from`: start a model from an earlier cnnzoo run's weights, layer by layer.
 
 Kept apart from finetune.py, which config validation imports: this module reads run folders.
+`check_source` is also what `cnnzoo.preflight` checks before a new run starts.
 """
 
 from __future__ import annotations
@@ -10,8 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo import runs
-from cnnzoo.errors import CnnzooError
+from cnnzoo.errors import CnnzooError, ConfigError
 from cnnzoo.finetune import CLASSIFIER
+
+
+def check_source(init_from: str) -> Path:
+    """The model file of the run `init_from` names; a ConfigError unless it has one."""
+    folder = Path(init_from)
+    path = folder / runs.MODEL_FILE
+    if not path.is_file():
+        why = "does not exist" if not folder.exists() else f"has no {runs.MODEL_FILE}"
+        raise ConfigError(
+            f"train.init_from: {folder} {why}; point it at a completed cnnzoo run folder "
+            f"(one with {runs.MODEL_FILE}). Received: {init_from!r}"
+        )
+    return path
 
 
 def initialize(
@@ -24,15 +38,8 @@ def initialize(
     """
     import keras
 
-    folder = Path(init_from).expanduser()
-    path = folder / runs.MODEL_FILE
-    if not path.is_file():
-        why = "does not exist" if not folder.exists() else f"has no {runs.MODEL_FILE}"
-        raise CnnzooError(
-            f"train.init_from: {folder} {why}; point it at a completed cnnzoo run folder "
-            f"(one with {runs.MODEL_FILE}). Received: {init_from!r}"
-        )
-    classes_file = folder / runs.CLASSES_FILE
+    path = check_source(init_from)
+    classes_file = path.parent / runs.CLASSES_FILE
     old_classes = runs.read_json(classes_file) if classes_file.is_file() else None
     source = keras.saving.load_model(path, compile=False)
     source_layers = {layer.name: layer for layer in source.layers}

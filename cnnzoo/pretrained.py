@@ -13,6 +13,8 @@ cache (`~/.cache/kagglehub`, or `$KAGGLEHUB_CACHE`), Hugging Face handles in hug
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,14 @@ PRETRAINED: dict[str, dict[str, Weights]] = {
     },
 }
 HANDLE_PREFIXES = ("kaggle://", "hf://")
+# The handles KerasHub's loader takes (keras_hub/src/utils/preset_utils.py): a Kaggle model
+# kaggle://OWNER/MODEL/keras/VARIANT[/VERSION] and a Hugging Face repository hf://[OWNER/]NAME.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+HANDLE_FORMS = {
+    "kaggle://": (re.compile(rf"{_NAME}/{_NAME}/{_NAME}/{_NAME}(/[0-9]+)?"),
+                  "kaggle://OWNER/MODEL/keras/VARIANT[/VERSION]"),
+    "hf://": (re.compile(rf"({_NAME}/)?{_NAME}"), "hf://OWNER/NAME"),
+}  # fmt: skip
 
 
 def describe(model_name: str) -> str:
@@ -77,9 +87,15 @@ def check_weights(model_name: str, value: object) -> object:
             f"expected {', '.join(available)}, a kaggle:// or hf:// KerasHub preset handle, or "
             f"a local preset folder"
         )
-    if value in available or value.startswith(HANDLE_PREFIXES):
+    if value in available:
         return value
-    if not (Path(value).expanduser() / "config.json").is_file():
+    for prefix, (form, written) in HANDLE_FORMS.items():
+        if value.startswith(prefix):
+            if not form.fullmatch(value.removeprefix(prefix)):
+                raise ValueError(f"a {prefix} KerasHub preset handle has the form {written}")
+            return value
+    value = os.path.expanduser(value)
+    if not (Path(value) / "config.json").is_file():
         raise ValueError(
             f"{value!r} is neither a weights name ({', '.join(available)}), a kaggle:// or "
             f"hf:// handle, nor a KerasHub preset folder (a folder with config.json and "
@@ -105,9 +121,7 @@ def preset_for(model_name: str, value: str) -> str:
     known = PRETRAINED.get(model_name, {})
     if value in known:
         return known[value].preset
-    if value.startswith(HANDLE_PREFIXES):
-        return value
-    return str(Path(value).expanduser())
+    return value  # a handle, or a local folder (`~` expanded by check_weights)
 
 
 def require_keras_hub() -> None:

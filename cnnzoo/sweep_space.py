@@ -6,14 +6,16 @@ A space file maps config keys, in the vocabulary of `--set`, to one parameter ea
     train.batch_size: {type: int, low: 32, high: 128, step: 32}
     model.variant: {choices: [classic, modern]}
 
-Every key and every end of every range is applied to the base config and validated by the config
-schema before anything starts, so a typo or an impossible value is one line, not a failed trial.
-No TensorFlow or Optuna import here.
+Every key and every end of every range, and their combinations, are applied to the base config
+and checked as a new run is (`cnnzoo.preflight`) before anything starts, so a typo, an
+impossible value or a config without validation images is one line, not a failed trial. No
+TensorFlow or Optuna import here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -22,9 +24,10 @@ from typing import Any
 
 import yaml
 
-from cnnzoo.config import Config, load_config
+from cnnzoo.config import Config, source_name
 from cnnzoo.config_files import SHIPPED_DIR, read_yaml
 from cnnzoo.errors import ConfigError
+from cnnzoo.preflight import load_new_run_config
 from cnnzoo.registry import did_you_mean
 
 KINDS = ("float", "int", "categorical")
@@ -33,6 +36,9 @@ FIELDS = ("type", "low", "high", "log", "step", "choices")
 RESERVED = ("name", "output_dir")
 # A grid over an integer range larger than this is almost certainly a mistake.
 MAX_GRID_VALUES = 1000
+# Checking one config takes about a millisecond: every combination of range ends and choices
+# is checked up front when there are at most this many (a second), else each key's alone.
+MAX_CHECKED_COMBINATIONS = 1000
 
 Value = bool | int | float | str | None
 
@@ -234,18 +240,47 @@ def load_space(reference: str | Path) -> Space:
 
 
 def check_space(space: Space, config: Path, overrides: tuple[str, ...] = ()) -> Config:
-    """Validate every key and range end against the base config; return the base config."""
-    base = load_config(config, list(overrides))
-    for parameter in space.parameters:
-        for value in parameter.extremes():
-            try:
-                load_config(config, [*overrides, assignment(parameter.key, value)])
-            except ConfigError as error:
-                first = str(error).splitlines()[0].split(" (with --set overrides): ", 1)[-1]
-                raise ConfigError(f"{space.path}: {parameter.key}={value!r}: {first}") from None
+    """Check, as a trial would be, the base config and each value the space can take: every
+    key's range ends and choices alone, then every combination of them (up to
+    MAX_CHECKED_COMBINATIONS). Return the base config."""
+    base = load_new_run_config(config, overrides)
+    check_sweepable(base, source_name(config, overrides))
+    combinations = [
+        {parameter.key: value} for parameter in space.parameters for value in parameter.extremes()
+    ]
+    corners = math.prod(len(parameter.extremes()) for parameter in space.parameters)
+    if len(space.parameters) > 1 and corners <= MAX_CHECKED_COMBINATIONS:
+        keys = [parameter.key for parameter in space.parameters]
+        extremes = itertools.product(*(parameter.extremes() for parameter in space.parameters))
+        combinations += [dict(zip(keys, values, strict=True)) for values in extremes]
+    for params in combinations:
+        shown = ", ".join(f"{key}={value!r}" for key, value in params.items())
+        try:
+            check_sweepable(trial_config(config, overrides, params))
+        except ConfigError as error:
+            first = str(error).splitlines()[0].split(" (with --set overrides): ", 1)[-1]
+            raise ConfigError(f"{space.path}: {shown}: {first}") from None
     return base
 
 
+def check_sweepable(config: Config, source: str = "") -> None:
+    """Raise a ConfigError if trials of `config` could not be judged: they need validation."""
+    if config.data.has_validation():
+        return
+    takes_val_path = "val_path" in type(config.data).model_fields
+    where = f"{source}: " if source else ""
+    raise ConfigError(where + no_validation(config.data.dataset, takes_val_path))
+
+
+def no_validation(dataset: str, takes_val_path: bool) -> str:
+    """What a sweep over a config without validation images says, and how to give it some."""
+    return (
+        f"cnnzoo sweep judges trials on validation accuracy, but this config gives the "
+        f"{dataset} dataset no validation images. Set data.validation_split above 0 (e.g. 0.1)"
+        + (" or data.val_path." if takes_val_path else ".")
+    )
+
+
 def trial_config(config: Path, overrides: tuple[str, ...], params: dict[str, Value]) -> Config:
-    """The base config with one trial's parameter values applied."""
-    return load_config(config, [*overrides, *(assignment(k, v) for k, v in params.items())])
+    """The base config with one trial's parameter values applied, checked as for any new run."""
+    return load_new_run_config(config, [*overrides, *(assignment(k, v) for k, v in params.items())])

@@ -9,6 +9,9 @@ Tiers (README, "Development"):
 - slow: `bash scripts/test.sh -m slow`, the long runs (`@pytest.mark.slow`).
 A new test file starts in the default tier; mark it fast only if it trains nothing and is quick.
 
+`--cpu-flags "avx2 fma"` (or avx512_bf16) runs the suite with `precision: auto` decided as on
+that CPU: a test whose verdict depends on the numerics pins `hardware.precision: float32`.
+
 The trained runs of tests/trained_runs.py (`mnist`, `monkeys`, `directory_run`) are shared by
 the whole session and must stay as trained: a test that changes one fails at teardown. A test
 that writes into a run (evaluate, export, plot into its folder) takes `private_run(run_dir)`,
@@ -17,6 +20,7 @@ its own copy.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.data.synthetic import make_mnist_npz
+from cnnzoo.devices import CPU_FLAGS_ENV
 
 from . import standin_servers, trained_runs
 from .trained_runs import mnist_run, monkeys_run
@@ -31,11 +36,26 @@ from .trained_runs import mnist_run, monkeys_run
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fast", action="store_true", help="run only the fast tier (= -m fast)")
+    parser.addoption(
+        "--cpu-flags",
+        metavar="FLAGS",
+        help='decide `hardware.precision: auto` as on a CPU with these flags: "avx2 fma" (an '
+        "AVX2-only CPU: float32) or avx512_bf16 (mixed_bfloat16), for every test that does "
+        "not pin a precision ($CNNZOO_CPU_FLAGS, read by cnnzoo.devices)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--fast"):
         config.option.markexpr = "fast"
+    flags = config.getoption("--cpu-flags")
+    if flags is not None:  # inherited by every CLI the tests start
+        os.environ[CPU_FLAGS_ENV] = flags
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    flags = os.environ.get(CPU_FLAGS_ENV)
+    return f"precision auto decided from: {'CPU flags ' + repr(flags) if flags else 'this CPU'}"
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from cnnzoo.data.mnist import ImageScaleWarning, load_mnist_arrays
 from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz
 from cnnzoo.errors import CnnzooError
 
 from .helpers import one_error_line, run_cli
+from .real_digits import write_digits
 from .tiny_runs import finish, start_cli, tiny_config
 
 
@@ -91,6 +94,156 @@ def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     train = yaml.safe_load(result.stdout)["train"]
     assert (train["epochs"], train["batch_size"]) == (5, 8)
+
+
+# --- One validation phase: refused before any folder exists, for every command ----------------
+
+# The digits config of issue 20 as a user types it; {digits} is filled in per test.
+C = ("-c", "mnist_lenet_modern", "--set", "data.path={digits}", "--set", "train.epochs=1")
+SPACE = "train.learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}\n"
+HOLDOUT_SPACE = "data.validation_split: {type: float, low: 0.0, high: 0.2}\n"
+# Each value is fine with the base config; two of them together are not.
+CLASH_SPACE = "train.freeze_epochs: {choices: [0, 2]}\ntrain.warmup_epochs: {choices: [0, 3]}\n"
+RESNET_WEIGHTS = "model={{name: resnet18, weights: '{}'}}"  # weights: a resnet18 option
+REFUSED = {
+    "sweep without validation images": (
+        ("sweep", *C, "--set", "data.validation_split=0", "--space", "s.yaml", "--trials", "3"),
+        "cnnzoo sweep judges trials on validation accuracy, but this config gives the mnist "
+        "dataset no validation images. Set data.validation_split above 0",
+    ),
+    "sweep whose space reaches no validation images": (
+        ("sweep", *C, "--space", "holdout.yaml", "--trials", "3"),
+        "holdout.yaml: data.validation_split=0.0: cnnzoo sweep judges trials on validation",
+    ),
+    "sweep whose values clash together": (
+        (
+            "sweep",
+            *C,
+            "--set",
+            "train.epochs=4",
+            "--set",
+            RESNET_WEIGHTS.format("imagenet"),
+            "--space",
+            "clash.yaml",
+        ),
+        "clash.yaml: train.freeze_epochs=2, train.warmup_epochs=3: train.warmup_epochs: the "
+        "warm-up belongs to the head phase, so it must be at most train.freeze_epochs (2)",
+    ),  # fmt: skip
+    "sweep trials starting from no run": (
+        ("sweep", *C, "--set", "train.init_from=NOT_A_RUN", "--space", "s.yaml"),
+        "train.init_from: NOT_A_RUN does not exist; point it at a completed cnnzoo run folder",
+    ),
+    "train from no run": (
+        ("train", *C, "--set", "train.init_from=NOT_A_RUN", "--output", "R"),
+        "train.init_from: NOT_A_RUN does not exist; point it at a completed cnnzoo run folder",
+    ),
+    "validate a start from no run": (
+        ("config", "validate", *C[1:], "--set", "train.init_from=NOT_A_RUN"),
+        "train.init_from: NOT_A_RUN does not exist",
+    ),
+    "train from a folder that is not a run": (
+        ("train", *C, "--set", "train.init_from=notes", "--output", "R"),
+        "train.init_from: notes has no model.keras",
+    ),
+    "epochs past int64": (
+        ("train", *C, "--set", "train.epochs=100000000000000000000", "--output", "R"),
+        "train.epochs: Input should be less than or equal to 100000. "
+        "Received: 100000000000000000000",
+    ),
+    "a batch no machine holds": (
+        ("train", *C, "--set", "train.batch_size=10000000", "--output", "R"),
+        "train.batch_size: Input should be less than or equal to 65536",
+    ),
+    "images larger than any CNN's": (
+        ("train", *C, "--set", "data.image_size=[8193, 32]", "--output", "R"),
+        "data.image_size: image_size must be two integers [height, width] from 1 to 8192",
+    ),
+    "an infinite learning rate (validate)": (
+        ("config", "validate", *C[1:], "--set", "train.learning_rate=.inf"),
+        "train.learning_rate: Input should be a finite number. Received: inf",
+    ),
+    "an infinite learning rate (train)": (
+        ("train", *C, "--set", "train.learning_rate=.inf", "--output", "R"),
+        "train.learning_rate: Input should be a finite number. Received: inf",
+    ),
+    "a NaN in a range": (
+        ("config", "validate", *C[1:], "--set", "augment.brightness_range=[0.8, .nan]"),
+        "augment.brightness_range.1: Input should be a finite number. Received: nan",
+    ),
+    "a Hugging Face handle without a name": (
+        ("config", "validate", *C[1:], "--set", RESNET_WEIGHTS.format("hf://")),
+        "model.weights: a hf:// KerasHub preset handle has the form hf://OWNER/NAME. "
+        "Received: 'hf://'",
+    ),
+    "a Kaggle handle without its variant": (
+        ("config", "validate", *C[1:], "--set", RESNET_WEIGHTS.format("kaggle://keras/resnetv1")),
+        "a kaggle:// KerasHub preset handle has the form kaggle://OWNER/MODEL/keras/VARIANT",
+    ),
+    "explain an empty layer name": (
+        ("explain", "R", "digit.png", "--layer", ""),
+        "Invalid value for '--layer': expected a layer's name",
+    ),
+    "feature maps of an empty layer name": (
+        ("featuremaps", "R", "digit.png", "--layer", "conv1", "--layer", " "),
+        "Invalid value for '--layer': expected a layer's name",
+    ),
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn's digits as a real mnist.npz-format file."""
+    return write_digits(tmp_path_factory.mktemp("digits"))
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_bad_input_is_refused_before_any_folder_exists(
+    tmp_path: Path, digits: Path, case: str
+) -> None:
+    args, expected = REFUSED[case]
+    write(tmp_path / "s.yaml", SPACE)
+    write(tmp_path / "holdout.yaml", HOLDOUT_SPACE)
+    write(tmp_path / "clash.yaml", CLASH_SPACE)
+    (tmp_path / "notes").mkdir()
+    write(tmp_path / "notes" / "todo.txt", "not a run\n")
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "digit.png")
+    before = {path: sha256(path) for path in [digits, *tmp_path.rglob("*")] if path.is_file()}
+    args = tuple(arg.replace("{digits}", str(digits)) for arg in args)
+    line = one_error_line(run_cli(*args, cwd=tmp_path), code=2)
+    assert expected in line, line
+    after = {path: sha256(path) for path in [digits, *tmp_path.rglob("*")] if path.is_file()}
+    assert after == before  # no run or sweep folder, no file touched
+    assert not (tmp_path / "R").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_tilde_in_a_config_path_is_the_home_folder(tmp_path: Path, digits: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    args = ("train", *C, "--set", "train.steps_per_epoch=1", "--set", "output_dir=~/x/runs")
+    args = tuple(arg.replace("{digits}", str(digits)) for arg in args)
+    result = run_cli(*args, cwd=tmp_path, env={"HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    runs = home / "x" / "runs" / "mnist_lenet_modern"
+    (run_dir,) = runs.iterdir()
+    assert f"Run folder: {run_dir}" in result.stdout
+    assert (run_dir / "model.keras").is_file()
+    assert not (tmp_path / "~").exists()
+
+
+def test_a_tilde_in_a_path_argument_is_the_home_folder(tmp_path: Path) -> None:
+    # A shell expands `~/c.yaml` but not `--config=~/c.yaml` or "~/c.yaml": cnnzoo does.
+    home = tmp_path / "home"
+    home.mkdir()
+    write(home / "c.yaml", "model: {name: lenet}\n")
+    env = {"HOME": str(home)}
+    result = run_cli("config", "validate", "~/c.yaml", cwd=tmp_path, env=env)
+    assert (result.returncode, result.stdout) == (0, f"{home / 'c.yaml'}: ok\n"), result.stderr
+    result = run_cli("config", "show", "--set", "data.path=~/d.npz", "~/c.yaml", env=env)
+    assert yaml.safe_load(result.stdout)["data"]["path"] == str(home / "d.npz")
 
 
 # --- mnist.npz-format files (generated arrays: plumbing only) ----------------------------------

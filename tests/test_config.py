@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from cnnzoo.config import load_config, to_dict
+from cnnzoo.config import Config, load_config, to_dict, validate
 from cnnzoo.config_files import SHIPPED_DIR, description, shipped_configs
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.errors import ConfigError
+from cnnzoo.models import MODELS
 
 from .helpers import CONFIGS, REPO, run_cli
 
@@ -313,3 +317,89 @@ def test_config_show_source_prints_the_shipped_file_to_start_from(tmp_path: Path
     assert load_config(copy).model_copy(update={"name": "x"}) == load_config(
         "monkeys_tutorial"
     ).model_copy(update={"name": "x"})
+
+
+# ----- every number of the schema: finite, and counts bounded ----------------------------
+
+
+def _kinds(annotation: Any) -> set[type]:
+    """The number types (int, float) an annotation takes, however nested (lists, unions)."""
+    if annotation in (int, float):
+        return {annotation}
+    return set().union(*map(_kinds, get_args(annotation)))
+
+
+def _number_keys() -> list[tuple[dict[str, Any], str, set[type]]]:
+    """(base config data, dotted key, number types) for every number field of every section,
+    every dataset's `data:` and every model's options."""
+    found = []
+
+    def walk(schema: type[BaseModel], base: dict[str, Any], prefix: str) -> None:
+        for key, field in schema.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, base, f"{prefix}{key}.")
+            elif kinds := _kinds(annotation):
+                found.append((base, f"{prefix}{key}", kinds))
+
+    walk(Config, {}, "")
+    for name in DATASETS:
+        schema = DATASETS.get(name).schema
+        required = {key: "x" for key, field in schema.model_fields.items() if field.is_required()}
+        walk(schema, {"data": {"dataset": name, **required}}, "data.")
+    for name in MODELS:
+        walk(MODELS.get(name).schema, {"model": {"name": name}}, "model.")
+    return [case for case in found if case[1] not in ("data", "model")]
+
+
+NUMBER_KEYS = _number_keys()
+FLOATS = [case for case in NUMBER_KEYS if float in case[2]]
+COUNTS = [case for case in NUMBER_KEYS if int in case[2]]
+
+
+def _id(case: tuple[dict[str, Any], str, set[type]]) -> str:
+    base, key, _ = case
+    plugin = base.get("data", {}).get("dataset") or base.get("model", {}).get("name")
+    return f"{key}[{plugin}]" if plugin else key
+
+
+def _set(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    section, _, leaf = key.rpartition(".")
+    if not section:
+        return {**data, leaf: value}
+    return {**data, section: {**data.get(section, {}), leaf: value}}
+
+
+@pytest.mark.parametrize("base, key, kinds", FLOATS, ids=map(_id, FLOATS))
+def test_every_float_of_the_schema_refuses_inf_and_nan(base, key: str, kinds) -> None:
+    for bad in (math.inf, -math.inf, math.nan):
+        messages = []
+        for value in (bad, [1.0, bad]):  # a number, or a [low, high] pair
+            with pytest.raises(ConfigError) as refused:
+                validate(_set(base, key, value), "c.yaml")
+            messages.append(str(refused.value))
+        assert any(f"{key}" in m and "finite number" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("base, key, kinds", COUNTS, ids=map(_id, COUNTS))
+def test_every_count_of_the_schema_has_an_upper_bound(base, key: str, kinds) -> None:
+    # 10**20 overflows int64: unbounded, it would pass and fail deep inside TensorFlow.
+    for value in (10**20, [10**20, 10**20]):
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            validate(_set(base, key, value), "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("data", "has_validation"),
+    [
+        ({"dataset": "mnist"}, True),
+        ({"dataset": "mnist", "validation_split": 0.0}, False),
+        ({"dataset": "directory", "path": "p", "validation_split": 0.0}, False),
+        ({"dataset": "directory", "path": "p", "validation_split": 0.0, "val_path": "v"}, True),
+        ({"dataset": "monkeys"}, True),  # Kaggle's validation folder
+        ({"dataset": "archive", "url": "u", "sha256": "s", "validation_split": 0.0}, True),
+    ],
+)
+def test_whether_a_config_gives_validation_images(data: dict, has_validation: bool) -> None:
+    # What `cnnzoo sweep` checks before any trial: an archive may bring a validation/ folder.
+    assert validate({"data": data}, "c.yaml").data.has_validation() is has_validation

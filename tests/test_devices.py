@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.config import HardwareConfig
-from cnnzoo.devices import Cluster, Found, Gpu, Plan, cpu_has_bf16, decide, parse_tf_config
+from cnnzoo.devices import (
+    CPU_FLAGS_ENV,
+    Cluster,
+    Found,
+    Gpu,
+    Plan,
+    cpu_has_bf16,
+    decide,
+    parse_tf_config,
+)
 from cnnzoo.errors import CnnzooError, ConfigError
 
 from .helpers import REPO
@@ -168,13 +177,37 @@ def test_tf_config_parsing() -> None:
         )
 
 
-def test_this_machine_is_detected_without_native_log_noise() -> None:
-    code = "from cnnzoo.devices import detect, describe_found\nprint(describe_found(detect()))\n"
+DETECT = "from cnnzoo.devices import detect, describe_found\nprint(describe_found(detect()))\n"
+
+
+def _detect(cpu_flags: str | None = None) -> subprocess.CompletedProcess:
+    """`describe_found(detect())` in a fresh process, as training calls it: on this machine's
+    CPU, or deciding from `cpu_flags` ($CNNZOO_CPU_FLAGS) instead."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("TF_CONFIG", None)
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    for name in ("TF_CONFIG", CPU_FLAGS_ENV):
+        env.pop(name, None)
+    env.update({CPU_FLAGS_ENV: cpu_flags} if cpu_flags is not None else {})
+    return subprocess.run(
+        [sys.executable, "-c", DETECT],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "found"),
+    [("fpu avx avx2 fma", "without native bf16"), ("avx2 avx512f avx512_bf16", "with native bf16")],
+)
+def test_the_cpu_facts_can_be_another_cpus(flags: str, found: str) -> None:
+    # What `pytest --cpu-flags=...` (tests/conftest.py) relies on: auto decides from these.
+    assert f"a CPU {found}" in _detect(flags).stdout
+
+
+def test_this_machine_is_detected_without_native_log_noise() -> None:
+    result = _detect()
     cpuinfo = Path("/proc/cpuinfo")
     flags = cpuinfo.read_text() if cpuinfo.exists() else ""
     expected = "a CPU with native bf16" if cpu_has_bf16(flags) else "a CPU without native bf16"

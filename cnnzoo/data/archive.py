@@ -39,7 +39,7 @@ from cnnzoo.data.folders import (
     is_data,
     list_class_folders,
 )
-from cnnzoo.data.schema import DatasetDefaults, DownloadableData, Fraction
+from cnnzoo.data.schema import DatasetDefaults, DownloadableData, Fraction, UserPath
 from cnnzoo.errors import CnnzooError, ConfigError
 
 _SYMLINK = 0o120000  # the file type bits of a symbolic link in a zip entry's Unix mode
@@ -141,9 +141,10 @@ class ArchiveData(DownloadableData):
     an unpacked copy (`path`), a separate validation folder (`val_path`) or a holdout."""
 
     dataset: Literal["archive"] = "archive"
+    own_validation = True  # its train/ and validation/ (or test/) folders
     url: str = Field(description="the URL of a .zip or .tar.gz of class folders")
     sha256: str = Field(description="the archive's SHA-256 (`sha256sum FILE`)")
-    val_path: str | None = None
+    val_path: UserPath | None = None
     validation_split: Fraction = 0.2
 
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from cnnzoo.data.fetch import Fetched
 from cnnzoo.data.folders import FolderLayout, Split, folder_split
-from cnnzoo.data.schema import DataConfig, DatasetDefaults, Fraction
+from cnnzoo.data.schema import DataConfig, DatasetDefaults, Fraction, UserPath
 from cnnzoo.errors import ConfigError
 
 
@@ -17,8 +17,8 @@ class DirectoryData(DataConfig):
     """`data:` for a folder of class folders: `path` (required), `val_path` or a holdout."""
 
     dataset: Literal["directory"] = "directory"
-    path: str = Field(description="the folder with one sub-folder of images per class")
-    val_path: str | None = None
+    path: UserPath = Field(description="the folder with one sub-folder of images per class")
+    val_path: UserPath | None = None
     validation_split: Fraction = 0.2
 
 

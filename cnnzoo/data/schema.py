@@ -9,10 +9,21 @@ the plugin's. `DatasetDefaults` reads those defaults back for the plugin object 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import os
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Config sections: unknown keys and loose types are errors, values frozen, numbers finite (an
+# `.inf` learning rate would otherwise pass and fail an epoch into training).
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+# A path as the user writes it, `~` expanded once here (a shell leaves `--set a=~/x` as it is),
+# so the run reads and writes where it says and the saved config holds the real path.
+UserPath = Annotated[str, AfterValidator(os.path.expanduser)]
+# The largest image side cnnzoo resizes to: one 8192x8192 RGB float32 image is 805 MB, far past
+# what CNNs train on (ImageNet models take 224-600 pixels); a larger value is a typo that would
+# fail with an out-of-memory error deep inside TensorFlow.
+MAX_IMAGE_SIDE = 8192
 ImageSize = Annotated[list[int], Field(min_length=2, max_length=2)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 
@@ -20,10 +31,13 @@ Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 class DataConfig(BaseModel):
     """The keys every dataset takes: which dataset, a local copy, image size and caching."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = STRICT
+    # Whether the dataset's files may bring validation images of their own beside its holdout
+    # keys (an archive's validation/ folder); else only `val_path` or `validation_split` do.
+    own_validation: ClassVar[bool] = False
 
     dataset: str
-    path: str | None = None
+    path: UserPath | None = None
     image_size: ImageSize = [128, 128]
     channels: Literal[1, 3] = 3
     cache: Literal["auto", "memory", "disk", "none"] = "auto"
@@ -44,9 +58,11 @@ class DataConfig(BaseModel):
 
     @field_validator("image_size")
     @classmethod
-    def _positive_size(cls, size: list[int]) -> list[int]:
-        if min(size) < 1:
-            raise ValueError("image_size must be two positive integers [height, width]")
+    def _size_in_range(cls, size: list[int]) -> list[int]:
+        if min(size) < 1 or max(size) > MAX_IMAGE_SIDE:
+            raise ValueError(
+                f"image_size must be two integers [height, width] from 1 to {MAX_IMAGE_SIDE}"
+            )
         return size
 
     @classmethod
@@ -54,11 +70,23 @@ class DataConfig(BaseModel):
         """The keys this dataset takes besides `dataset`, in schema order."""
         return [key for key in cls.model_fields if key != "dataset"]
 
+    def has_validation(self) -> bool:
+        """Whether a run may get validation images (False: it surely has none): a dataset
+        without holdout keys has its own (the monkeys' folder), else `val_path`, a holdout above
+        0, or files that may bring their own (`own_validation`)."""
+        holdout = getattr(self, "validation_split", None)
+        return (
+            self.own_validation
+            or holdout is None
+            or holdout > 0
+            or bool(getattr(self, "val_path", None))
+        )
+
 
 class DownloadableData(DataConfig):
     """A dataset fetched into the download cache (`cnnzoo download`, `data.download`)."""
 
-    data_dir: str | None = None
+    data_dir: UserPath | None = None
     download: bool = False
 
 

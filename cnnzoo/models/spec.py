@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from cnnzoo.data.schema import MAX_IMAGE_SIDE, STRICT
 from cnnzoo.errors import ConfigError
 from cnnzoo.registry import Registry
 
@@ -22,7 +23,7 @@ from cnnzoo.registry import Registry
 class ModelOptions(BaseModel):
     """Base for a model's options: `name` (the registry key) plus the builder's keyword options."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
+    model_config = ConfigDict(**STRICT, validate_default=True)
     name: str
 
     @property
@@ -45,11 +46,11 @@ class ResizableOptions(ModelOptions):
     def _large_enough(cls, value: Any, info: ValidationInfo) -> Any:
         name = info.data.get("name", "")
         smallest = MODELS.get(name).min_input_size if name in MODELS else 1
-        if value is None or (type(value) is int and value >= smallest):
+        if value is None or (type(value) is int and smallest <= value <= MAX_IMAGE_SIDE):
             return value
         raise ValueError(
-            f'model "{name}" needs a side length of at least {smallest} pixels '
-            "(or null to keep the input size)"
+            f'model "{name}" needs a side length of at least {smallest} pixels and at most '
+            f"{MAX_IMAGE_SIDE} (or null to keep the input size)"
         )
 
 
