@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from cnnzoo import finetune, pretrained
+from cnnzoo import pretrained
 from cnnzoo.config_files import apply_override, find_config, read_with_bases
 from cnnzoo.data.catalog import DATASETS
 from cnnzoo.data.schema import STRICT, DataConfig, UserPath  # noqa: F401 (DataConfig re-exported)
@@ -272,6 +272,33 @@ def model_options(name: str, options: dict[str, Any], source: str = "model") -> 
     return validate({"model": {"name": name, **options}}, source).model
 
 
+def starts_from_weights(config: Config) -> bool:
+    """Whether the run starts from pretrained weights or an earlier run's weights."""
+    return bool(config.model.options.get("weights") or config.train.init_from)
+
+
+def _check_finetune(config: Config) -> None:
+    """Raise a ConfigError for fine-tuning settings that cannot work together."""
+    train = config.train
+    if train.freeze_epochs and not starts_from_weights(config):
+        raise ConfigError(
+            f"train.freeze_epochs: freezing the backbone only makes sense when it starts from "
+            f"weights: set model.weights (e.g. imagenet) or train.init_from (an earlier run "
+            f"folder), or set train.freeze_epochs to 0. Received: {train.freeze_epochs}"
+        )
+    if train.freeze_epochs and train.warmup_epochs > train.freeze_epochs:
+        raise ConfigError(
+            f"train.warmup_epochs: the warm-up belongs to the head phase, so it must be at most "
+            f"train.freeze_epochs ({train.freeze_epochs}); the fine-tune phase starts at "
+            f"train.finetune_learning_rate. Received: {train.warmup_epochs}"
+        )
+    if train.freeze_epochs > train.epochs:
+        raise ConfigError(
+            f"train.freeze_epochs: must be at most train.epochs ({train.epochs}). "
+            f"Received: {train.freeze_epochs}"
+        )
+
+
 def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Config:
     """Validate a raw mapping into a complete Config (defaults from the dataset and model plugins)
     and check that the model takes the dataset's images."""
@@ -283,7 +310,7 @@ def resolve(data: dict[str, Any], source: str, default_name: str = "run") -> Con
         check_input_shape(config.model.name, config.image_shape, config.model.options)
         if config.model.options.get("weights"):
             pretrained.check_input(config.data.channels, config.augment.rescale)
-        finetune.check_config(config)
+        _check_finetune(config)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     return config

@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from cnnzoo.errors import ConfigError
+from cnnzoo.config import starts_from_weights
 
 CLASSIFIER = "predictions"  # every cnnzoo architecture's output layer
 
@@ -43,11 +43,6 @@ class Phase:
         )
 
 
-def starts_from_weights(config: Any) -> bool:
-    """Whether the run starts from pretrained weights or an earlier run's weights."""
-    return bool(config.model.options.get("weights") or config.train.init_from)
-
-
 def batch_norm_frozen(config: Any) -> bool:
     """Whether batch-norm layers stay frozen in inference mode after the switch.
 
@@ -71,28 +66,6 @@ def finetune_rate(config: Any) -> float:
         return train.finetune_learning_rate
     pretrained = bool(config.model.options.get("weights"))
     return train.learning_rate / 10 if pretrained else train.learning_rate
-
-
-def check_config(config: Any) -> None:
-    """Raise a ConfigError for fine-tuning settings that cannot work together."""
-    train = config.train
-    if train.freeze_epochs and not starts_from_weights(config):
-        raise ConfigError(
-            f"train.freeze_epochs: freezing the backbone only makes sense when it starts from "
-            f"weights: set model.weights (e.g. imagenet) or train.init_from (an earlier run "
-            f"folder), or set train.freeze_epochs to 0. Received: {train.freeze_epochs}"
-        )
-    if train.freeze_epochs and train.warmup_epochs > train.freeze_epochs:
-        raise ConfigError(
-            f"train.warmup_epochs: the warm-up belongs to the head phase, so it must be at most "
-            f"train.freeze_epochs ({train.freeze_epochs}); the fine-tune phase starts at "
-            f"train.finetune_learning_rate. Received: {train.warmup_epochs}"
-        )
-    if train.freeze_epochs > train.epochs:
-        raise ConfigError(
-            f"train.freeze_epochs: must be at most train.epochs ({train.epochs}). "
-            f"Received: {train.freeze_epochs}"
-        )
 
 
 def all_phases(config: Any) -> list[Phase]:

@@ -41,7 +41,7 @@ from cnnzoo.callbacks import (
     sigterm_as_interrupt,
     warmup_callbacks,
 )
-from cnnzoo.config import Config
+from cnnzoo.config import Config, starts_from_weights
 from cnnzoo.data import bad_files
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models import MODELS
@@ -275,7 +275,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
         # The warm-up ramp is the phase's own (none after the switch: finetune.all_phases).
         callbacks = [*before, *warmup_callbacks(phase.train), *own, *job.callbacks]
         callbacks.append(bad_files.EpochNote())  # names the epoch in warnings about failing files
-        if finetune.starts_from_weights(config):
+        if starts_from_weights(config):
             job.log(phase.describe(config))
         # Resuming exactly at the switch: the weights, and a fresh optimizer as unbroken runs.
         written = checkpoint and finetune.checkpoint_phase(config, job.initial_epoch)

@@ -31,8 +31,7 @@ from pathlib import Path
 
 import benchkit
 
-from cnnzoo import finetune
-from cnnzoo.config import load_config
+from cnnzoo.config import load_config, starts_from_weights
 from cnnzoo.data.catalog import DATASETS
 
 # Published test accuracy for the nearest reference, and what it was measured on. d2l: "Dive into
@@ -194,7 +193,7 @@ def main() -> None:
                 overrides.append(f"train.freeze_epochs={epochs}")
         # Generated data checks the plumbing: configs that start from downloaded weights train
         # from scratch here (no model hub is reachable), and say so in the table.
-        without_weights = not args.real and finetune.starts_from_weights(config)
+        without_weights = not args.real and starts_from_weights(config)
         if without_weights:
             overrides += ["model.weights=null", "train.init_from=null", "train.freeze_epochs=0"]
         if dataset in data:
