@@ -111,6 +111,10 @@ def train(
             run_dir = train_from_config(
                 cfg, resume or output, resume=resume is not None, log=typer.echo
             )
+            if run_dir is not None:  # the chief: the run's page beside its files
+                from cnnzoo.report import report_after_training
+
+                report_after_training(run_dir)
     except RunInterrupted as stop:
         typer.secho(str(stop), fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(stop.exit_code) from None

@@ -89,7 +89,8 @@ def start(job: TrainingJob) -> None:
 
 
 def finish(job: TrainingJob, model: keras.Model) -> None:
-    """Save the final model, metrics and plot, then mark the run completed."""
+    """Save the final model, metrics and plot, then mark the run completed (its HTML page is
+    written by the caller: `cnnzoo train`)."""
     from cnnzoo.plots import plot_history
 
     run_dir, config = job.run_dir, job.config
@@ -110,9 +111,6 @@ def finish(job: TrainingJob, model: keras.Model) -> None:
     runs.write_metrics(run_dir, metrics)
     plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
     runs.write_status(run_dir, "completed", epochs_completed=done, finished=runs.now())
-    from cnnzoo.report import report_after_training
-
-    report_after_training(run_dir)
 
 
 def fail(job: TrainingJob, message: str) -> NoReturn:
