@@ -90,12 +90,9 @@ def sweep(
     )
     prepared = prepare(settings)
     typer.echo(f"Sweep folder: {prepared.folder} (study {prepared.study_name!r})")
-    from cnnzoo.devices import quiet_native_logs
+    from cnnzoo.native_logs import start_tensorflow
 
-    with quiet_native_logs():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
+    start_tensorflow()
     try:
         result = run(prepared, log=typer.echo)
     except KeyboardInterrupt:

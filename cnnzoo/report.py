@@ -77,14 +77,11 @@ def _load_model(run: RunFolder) -> Any:
     """The run's model for Grad-CAM, or None (with a warning) if it cannot be loaded."""
     if not run.model_path.is_file():
         return None
-    from cnnzoo.devices import quiet_native_logs
-
-    with quiet_native_logs():
-        try:
-            return run.load_model()
-        except CnnzooError as error:
-            warnings.warn(f"Grad-CAM samples left out: {error}", ReportWarning, stacklevel=2)
-            return None
+    try:
+        return run.load_model()  # TensorFlow starts quietly there
+    except CnnzooError as error:
+        warnings.warn(f"Grad-CAM samples left out: {error}", ReportWarning, stacklevel=2)
+        return None
 
 
 def run_section(run: RunFolder, anchor: str, gradcam: bool, heading: bool = True) -> str:
