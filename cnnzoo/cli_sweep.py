@@ -12,7 +12,7 @@ from cnnzoo.cli_common import ConfigOption, SetOption
 
 
 class Sampler(str, Enum):
-    """`cnnzoo sweep --sampler` (sweep.SAMPLERS)."""
+    """`cnnzoo sweep --sampler` (sweep_settings.SAMPLERS)."""
 
     tpe = "tpe"
     random = "random"
@@ -20,7 +20,7 @@ class Sampler(str, Enum):
 
 
 class Pruner(str, Enum):
-    """`cnnzoo sweep --pruner` (sweep.PRUNERS)."""
+    """`cnnzoo sweep --pruner` (sweep_settings.PRUNERS)."""
 
     median = "median"
     none = "none"
@@ -72,7 +72,8 @@ def sweep(
     Run the same command again to continue a stopped or killed sweep; run it in several
     processes or on several machines (with --storage) to share the trials.
     """
-    from cnnzoo.sweep import SweepSettings, prepare, run
+    from cnnzoo.sweep import prepare, run
+    from cnnzoo.sweep_settings import SweepSettings
     from cnnzoo.sweep_space import load_space
 
     settings = SweepSettings(

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cnnzoo.config import HardwareConfig
 from cnnzoo.errors import CnnzooError
-
-if TYPE_CHECKING:
-    from cnnzoo.devices import Plan
 
 
 class DeviceSetupWarning(UserWarning):
@@ -30,8 +27,11 @@ class Setup:
     cpu_devices: int  # logical CPU devices
 
 
-def check_setup(plan: Plan, hardware: HardwareConfig, setup: Setup, why: str) -> list[str]:
-    """Compare the devices TensorFlow kept with the plan: warnings to show, or a CnnzooError.
+def check_setup(
+    gpus: tuple[int, ...], cpu_devices: int, hardware: HardwareConfig, setup: Setup, why: str
+) -> list[str]:
+    """Compare the devices TensorFlow kept with the plan's (its `gpus` and `cpu_devices`):
+    warnings to show, or a CnnzooError.
 
     Called when TensorFlow refused a change because it had started already (a notebook, a second
     run in one process). A setting the config asked for explicitly (hardware.gpus listed,
@@ -40,23 +40,23 @@ def check_setup(plan: Plan, hardware: HardwareConfig, setup: Setup, why: str) ->
     """
     fresh = "Run it in a fresh process (a new `cnnzoo train`, or restart the notebook kernel)"
     errors, warnings_ = [], []
-    if setup.cpu_devices < plan.cpu_devices:
+    if setup.cpu_devices < cpu_devices:
         errors.append(
-            f"hardware.cpu_devices={plan.cpu_devices} cannot be applied: {why}, with "
+            f"hardware.cpu_devices={cpu_devices} cannot be applied: {why}, with "
             f"{setup.cpu_devices} CPU device(s)"
         )
-    if sorted(setup.visible_gpus) != sorted(plan.gpus):
+    if sorted(setup.visible_gpus) != sorted(gpus):
         visible = ",".join(map(str, setup.visible_gpus)) or "none"
         text = (
             f"hardware.gpus={hardware.gpus if hardware.gpus is not None else 'all'} (GPUs "
-            f"{','.join(map(str, plan.gpus)) or 'none'}) cannot be applied: {why}; TensorFlow "
+            f"{','.join(map(str, gpus)) or 'none'}) cannot be applied: {why}; TensorFlow "
             f"uses GPUs {visible}"
         )
         (errors if hardware.gpus is not None else warnings_).append(text)
     default_growth = HardwareConfig.model_fields["memory_growth"].default
     differs = [
         index
-        for index in plan.gpus
+        for index in gpus
         if setup.memory_growth.get(index) not in (None, hardware.memory_growth)
     ]
     if differs:
@@ -70,10 +70,12 @@ def check_setup(plan: Plan, hardware: HardwareConfig, setup: Setup, why: str) ->
     return [f"{text}. {fresh} to apply it." for text in warnings_]
 
 
-def warn_or_refuse(plan: Plan, hardware: HardwareConfig, tf: Any, error: RuntimeError) -> None:
+def warn_or_refuse(
+    gpus: tuple[int, ...], cpu_devices: int, hardware: HardwareConfig, tf: Any, error: RuntimeError
+) -> None:
     """Warn about each setting TensorFlow's refusal (`error`) left unapplied, or raise."""
     why = f"TensorFlow had already started in this process ({str(error).strip()})"
-    for message in check_setup(plan, hardware, current_setup(tf), why):
+    for message in check_setup(gpus, cpu_devices, hardware, current_setup(tf), why):
         warnings.warn(message, DeviceSetupWarning, stacklevel=3)
 
 

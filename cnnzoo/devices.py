@@ -276,7 +276,7 @@ def apply(plan: Plan, hardware: HardwareConfig) -> Any:
         # after start-up. Keep what exists if it serves the plan; say what was not applied.
         from cnnzoo.device_setup import warn_or_refuse
 
-        warn_or_refuse(plan, hardware, tf, error)
+        warn_or_refuse(plan.gpus, plan.cpu_devices, hardware, tf, error)
     if plan.strategy == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if plan.strategy == "mirrored":

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import keras
 
     from cnnzoo.config import Config
-    from cnnzoo.training import TrainingJob
+    from cnnzoo.training_job import TrainingJob
 
 
 def check_new_run_dir(config: Config, output: Path | None = None) -> None:

@@ -15,85 +15,24 @@ import socket
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from cnnzoo import processes, sweep_folder, sweep_storage
-from cnnzoo.config import Config, to_dict
+from cnnzoo.config import to_dict
 from cnnzoo.errors import CnnzooError, ConfigError
 from cnnzoo.sweep_folder import STUDY_FILE
-from cnnzoo.sweep_space import Space, check_space
+from cnnzoo.sweep_settings import PRUNERS, SAMPLERS, Sweep, SweepSettings
+from cnnzoo.sweep_space import check_space
 from cnnzoo.sweep_states import FINISHED, SKIPPED
 
 MAX_FAILURES_IN_A_ROW = 3  # trials failing by error before this process gives up
-SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("median", "none")
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # cnnzoo reports trials itself
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-
-@dataclass(frozen=True)
-class SweepSettings:
-    """What `cnnzoo sweep` was asked to do."""
-
-    config: Path
-    space: Space
-    overrides: tuple[str, ...] = ()
-    trials: int = 20
-    timeout: float | None = None
-    sampler: str = "tpe"
-    pruner: str = "median"
-    storage: str | None = None
-    study: str | None = None
-    output: Path | None = None
-    seed: int | None = None
-
-
-@dataclass
-class Sweep:
-    """A checked sweep: its base config, folder, storage and study."""
-
-    settings: SweepSettings
-    base: Config
-    folder: Path
-    storage: Any  # optuna.storages.RDBStorage
-    study_name: str
-    budget: int
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def seed(self) -> int:
-        """The sampler's seed: --seed, else the base config's seed."""
-        return self.base.seed if self.settings.seed is None else self.settings.seed
-
-    def study(self, seed_offset: int = 0) -> optuna.Study:
-        """The study, with a sampler seeded for the next trial."""
-        return optuna.load_study(
-            study_name=self.study_name,
-            storage=self.storage,
-            sampler=_sampler(self.settings, self.seed + seed_offset),
-            pruner=_pruner(self.settings.pruner),
-        )
-
-
-def _sampler(settings: SweepSettings, seed: int) -> optuna.samplers.BaseSampler:
-    if settings.sampler == "grid":
-        return optuna.samplers.GridSampler(settings.space.grid(), seed=seed)
-    if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def _pruner(name: str) -> optuna.pruners.BasePruner:
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    # Judge from the second epoch on (the first is too noisy), once three trials have finished.
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
 
 
 def prepare(settings: SweepSettings) -> Sweep:

@@ -26,8 +26,9 @@ from optuna.trial import TrialState  # noqa: E402
 from cnnzoo import runs  # noqa: E402
 from cnnzoo.config import load_config, to_yaml  # noqa: E402
 from cnnzoo.outputs import save_figure  # noqa: E402
-from cnnzoo.sweep import FINISHED, Sweep  # noqa: E402
 from cnnzoo.sweep_folder import SWEEP  # noqa: E402
+from cnnzoo.sweep_settings import Sweep  # noqa: E402
+from cnnzoo.sweep_states import FINISHED  # noqa: E402
 from cnnzoo.tables import render  # noqa: E402
 
 VALUE = "validation accuracy"

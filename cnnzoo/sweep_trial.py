@@ -14,7 +14,7 @@ import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import optuna
@@ -24,11 +24,9 @@ from optuna.trial import TrialState
 from cnnzoo import runs
 from cnnzoo.config import Config
 from cnnzoo.errors import CnnzooError
+from cnnzoo.sweep_settings import Sweep
 from cnnzoo.sweep_space import Parameter, trial_config
 from cnnzoo.sweep_states import FINISHED, SKIPPED, TRIALS_DIR
-
-if TYPE_CHECKING:
-    from cnnzoo.sweep import Sweep
 
 MONITOR = "val_accuracy"
 

@@ -4,20 +4,19 @@ A run folder is complete (model.keras, metrics.json, history.png, run.json statu
 only when training ends normally. A failure, a NaN loss or Ctrl-C leaves it marked "failed" or
 "interrupted" with the last finished epoch's checkpoint, from which `--resume` continues.
 
-`train_from_config` decides everything a run needs into one `TrainingJob`; `run_job` trains it.
+`train_from_config` decides everything a run needs into one `TrainingJob` (training_job.py);
+`run_job` trains it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import math
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,40 +44,13 @@ from cnnzoo.config import Config, starts_from_weights
 from cnnzoo.data import bad_files
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models import MODELS
+from cnnzoo.training_job import TrainingJob
 
 
 class RunInterrupted(CnnzooError):
     """Training stopped by Ctrl-C or SIGTERM; the run folder can be resumed (exit code 130)."""
 
     exit_code = 130
-
-
-@dataclass(frozen=True)
-class TrainingJob:
-    """Everything one training run needs, decided before its first step."""
-
-    config: Config
-    plan: devices.Plan
-    strategy: Any  # the tf.distribute.Strategy the plan asked for
-    data: Any  # cnnzoo.data.pipeline.DataBundle (kept untyped: that module imports TensorFlow)
-    run_dir: Path  # the run folder
-    write_dir: Path  # where this task writes: the run folder, or scratch on a non-chief worker
-    resume: bool = False
-    checkpoint: runs.CheckpointState | None = None  # the checkpoint a resumed run starts from
-    history: tuple[runs.HistoryRow, ...] = ()  # rows of the epochs already trained
-    log: Callable[[str], None] = print
-    callbacks: tuple[keras.callbacks.Callback, ...] = ()  # extra, after training's own
-
-    @property
-    def initial_epoch(self) -> int:
-        """Epochs already trained (0 for a new run)."""
-        return self.checkpoint.epoch if self.checkpoint else 0
-
-    @property
-    def steps_per_epoch(self) -> int:
-        """Training steps per epoch: as configured, or one pass over the training split."""
-        train = self.config.train
-        return train.steps_per_epoch or math.ceil(self.data.num_train / train.batch_size)
 
 
 def build_model(config: Config, num_classes: int) -> keras.Model:

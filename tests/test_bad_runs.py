@@ -183,7 +183,8 @@ WHY = "TensorFlow had already started in this process (Visible devices cannot be
 
 def _check(setup: Setup, **asked) -> list[str]:
     hardware = HardwareConfig(**asked)
-    return check_setup(decide(TWO_GPUS, hardware, 64), hardware, setup, WHY)
+    plan = decide(TWO_GPUS, hardware, 64)
+    return check_setup(plan.gpus, plan.cpu_devices, hardware, setup, WHY)
 
 
 def test_device_setup_applied_as_planned_says_nothing() -> None:

@@ -274,10 +274,10 @@ def test_shipped_spaces_fit_their_configs():
 
 
 def test_sampler_and_pruner_choices_are_the_librarys():
-    from cnnzoo import cli_sweep, sweep
+    from cnnzoo import cli_sweep, sweep_settings
 
-    assert [m.value for m in cli_sweep.Sampler] == list(sweep.SAMPLERS)
-    assert [m.value for m in cli_sweep.Pruner] == list(sweep.PRUNERS)
+    assert [m.value for m in cli_sweep.Sampler] == list(sweep_settings.SAMPLERS)
+    assert [m.value for m in cli_sweep.Pruner] == list(sweep_settings.PRUNERS)
 
 
 @pytest.mark.slow
