@@ -1,5 +1,5 @@
 """Entry point for `python -m cnnzoo`."""
 
-from cnnzoo.cli import main
+from cnnzoo.cli.app import main
 
 main()

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import benchkit
 
-from cnnzoo.config import load_config, starts_from_weights
-from cnnzoo.data.catalog import DATASETS
+from cnnzoo.config.schema import load_config, starts_from_weights
+from cnnzoo.datasets.catalog import DATASETS
 
 # Published test accuracy for the nearest reference, and what it was measured on. d2l: "Dive into
 # Deep Learning" 0.17.5, PyTorch notebooks (d2l-ai/d2l-pytorch-colab, commit 3f0c604),
@@ -54,7 +54,7 @@ NO_FIGURE = "none published (the chapter shows only a curve)"
 
 def generate(workdir: Path, size: str) -> dict[str, Path]:
     """Small stand-ins for each dataset kind; `size` is "tiny" (tests) or "small" (docs)."""
-    from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz, make_monkeys_folder
+    from cnnzoo.datasets.synthetic import make_class_folder, make_mnist_npz, make_monkeys_folder
 
     tiny = size == "tiny"
     mnist = workdir / f"mnist-{size}.npz"
@@ -74,8 +74,8 @@ def run_config(path: Path, overrides: list[str], output: Path) -> dict:
     import keras
     import tensorflow as tf
 
-    from cnnzoo.evaluation import evaluate_run
-    from cnnzoo.training import train_from_config
+    from cnnzoo.engine.training import train_from_config
+    from cnnzoo.evaluation.evaluate import evaluate_run
 
     # "triggered tf.function retracing": an artefact of training every config in one process.
     tf.get_logger().setLevel("ERROR")

@@ -10,9 +10,10 @@ CPU, as training runs), best of `--repeats`.
 
 FLOP convention: training FLOPs per image = 3 x forward multiply-adds x 2 FLOPs per multiply-add
 (forward, gradient of the input, gradient of the weights), with multiply-adds counted by
-cnnzoo.inspection (convolution and dense kernels only: batch norm, pooling, activations and the
-optimizer are work too, but not counted as useful FLOPs). The first layer's input gradient is
-not computed, so this slightly overstates the work of models with a costly first convolution.
+cnnzoo.evaluation.inspection (convolution and dense kernels only: batch norm, pooling, activations
+and the optimizer are work too, but not counted as useful FLOPs). The first layer's input
+gradient is not computed, so this slightly overstates the work of models with a costly first
+convolution.
 
 `--profile MODEL` also runs the TensorFlow profiler over a few steps of MODEL and prints where
 the step's time goes, by op group and per convolution (scripts/bench_profile.py).
@@ -144,7 +145,7 @@ def setup(name: str, **hardware: str):
 
 def measure(name: str, steps: int, repeats: int) -> dict:
     """Training-step rate and FLOP/s of one model at its default input."""
-    from cnnzoo.inspection import model_stats
+    from cnnzoo.evaluation.inspection import model_stats
 
     model, data, batch = setup(name)
     multiply_adds = model_stats(model).multiply_adds

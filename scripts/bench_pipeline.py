@@ -54,7 +54,7 @@ def _rate(iterator, batches: int, warmup: int = 1) -> dict:
 
 
 def _config(root: Path, *overrides: str):
-    from cnnzoo.config import load_config
+    from cnnzoo.config.schema import load_config
 
     path = benchkit.config_file("monkeys_tutorial")
     return load_config(path, [f"data.path={root}", *overrides])

@@ -53,8 +53,8 @@ def _step_rate(args: argparse.Namespace, precision: str, xla: bool) -> benchkit.
 
 def main() -> None:
     """Time each precision, print the table and the precision `auto` picks here."""
-    from cnnzoo import devices
-    from cnnzoo.config import HardwareConfig
+    from cnnzoo.config.schema import HardwareConfig
+    from cnnzoo.engine import devices
 
     args = _arguments()
     found = devices.detect()

@@ -46,7 +46,7 @@ def profile(name: str, steps: int, markdown: bool) -> str:
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from cnnzoo.inspection import model_stats
+    from cnnzoo.evaluation.inspection import model_stats
 
     model, data, batch = setup(name)
     wall = benchkit.best_step_seconds(model, data, steps, 1).wall / steps

@@ -85,7 +85,7 @@ def _counts(root: Path) -> tuple[int, int]:
 
 def bound(root: Path, precision: str) -> dict:
     """cnnzoo's compiled tutorial model alone, on batches already in memory."""
-    from cnnzoo.config import load_config
+    from cnnzoo.config.schema import load_config
 
     config = load_config(
         benchkit.config_file("monkeys_tutorial"),

@@ -12,7 +12,7 @@ with what `cnnzoo train` runs:
   XLA, strategy, optimizer, loss and metrics), from a config.
 - `in_memory_batches`: random images and one-hot labels held in memory (no input cost).
 - `chapter_generator`: the chapter's `ImageDataGenerator(...).flow_from_directory`.
-- `render`: tables through cnnzoo.tables (plain text, or Markdown with `--markdown`).
+- `render`: tables through cnnzoo.utils.tables (plain text, or Markdown with `--markdown`).
 
 Scripts import it as `import benchkit` (Python puts the script's folder on the path).
 """
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.native_logs import is_noise
+from cnnzoo.utils.native_logs import is_noise
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -156,8 +156,8 @@ def arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], markdown: bool = False) -> str:
-    """A table through cnnzoo.tables: aligned plain text, or Markdown."""
-    from cnnzoo.tables import markdown_table, text_table
+    """A table through cnnzoo.utils.tables: aligned plain text, or Markdown."""
+    from cnnzoo.utils.tables import markdown_table, text_table
 
     cells = [["" if cell is None else cell for cell in row] for row in rows]
     return (markdown_table if markdown else text_table)(headers, cells)
@@ -212,7 +212,7 @@ def model_config(model: str, input_shape: Sequence[int], batch_size: int, **hard
 
     `hardware` overrides hardware settings, e.g. precision="mixed_bfloat16", xla="on".
     """
-    from cnnzoo.config import resolve
+    from cnnzoo.config.schema import resolve
 
     # The kit feeds in-memory batches: the directory's folder (a required key) is never read.
     data = {"dataset": "directory", "path": "in-memory", "image_size": list(input_shape[:2])}
@@ -232,7 +232,7 @@ def compiled_model(config: Any, num_classes: int, steps_per_epoch: int) -> tuple
     """(model, plan): built and compiled exactly as `cnnzoo train` compiles it for `config`."""
     import keras
 
-    from cnnzoo import devices, training
+    from cnnzoo.engine import devices, training
 
     plan = devices.decide(devices.detect(), config.hardware, config.train.batch_size)
     strategy = devices.apply(plan, config.hardware)
@@ -311,7 +311,7 @@ def chapter_generator(
 
 def monkeys_folder(workdir: Path, per_class: int, val_per_class: int, size: Sequence[int]) -> Path:
     """A generated folder in the 10 Monkey Species layout, made once per size in `workdir`."""
-    from cnnzoo.data.synthetic import make_monkeys_folder
+    from cnnzoo.datasets.synthetic import make_monkeys_folder
 
     root = workdir / f"monkeys-{per_class}-{val_per_class}-{size[0]}x{size[1]}"
     if not (root / "monkey_labels.txt").exists():

@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cnnzoo.batch_norm_stats import batch_norm_layers
+from cnnzoo.engine.batch_norm_stats import batch_norm_layers
 
 MODES = {
     "running": ("running", None),
@@ -103,8 +103,8 @@ def split_arrays(config):
 
 
 def run(name: str, data: Path, epochs: int, overrides: list[str], out: Path) -> dict:
-    from cnnzoo.config import load_config
-    from cnnzoo.training import train_from_config
+    from cnnzoo.config.schema import load_config
+    from cnnzoo.engine.training import train_from_config
 
     table = {}
     for mode, (stats, momentum) in MODES.items():

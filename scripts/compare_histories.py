@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from cnnzoo.data.synthetic import make_mnist_npz
+from cnnzoo.datasets.synthetic import make_mnist_npz
 
 REPO = Path(__file__).resolve().parents[1]
 IGNORED = {"seconds"}  # wall time is the one column that may differ

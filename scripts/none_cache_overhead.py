@@ -41,9 +41,9 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3)
     args = parser.parse_args()
 
-    from cnnzoo.config import resolve
+    from cnnzoo.config.schema import resolve
     from cnnzoo.data import pipeline
-    from cnnzoo.data.sources import split_source
+    from cnnzoo.datasets.sources import split_source
 
     data = {"dataset": "directory", "path": str(args.folder), "validation_split": 0.0}
     data.update(image_size=list(args.size), channels=args.channels, cache="none")

@@ -27,9 +27,10 @@ import benchkit
 
 def worker(args: argparse.Namespace) -> None:
     """Train one config with the probes on or off; write timings to args.result."""
-    from cnnzoo import health, probes, runs
-    from cnnzoo.config import load_config
-    from cnnzoo.training import train_from_config
+    from cnnzoo.config.schema import load_config
+    from cnnzoo.engine import health, probes
+    from cnnzoo.engine.training import train_from_config
+    from cnnzoo.runs import files as runs
 
     spent = {"calls": 0, "cpu": 0.0, "wall": 0.0, "seen": []}
     if args.worker == "off":

@@ -208,7 +208,7 @@ def run_config(name: str, variant, path: Path, seed: int, args, out: Path) -> di
     """Train config `name` through the CLI on a variant; its record read from the run folder."""
     import benchkit
 
-    from cnnzoo.config import load_config
+    from cnnzoo.config.schema import load_config
 
     dataset = load_config(benchkit.config_file(name)).data.dataset
     run = out / f"{name}-{variant.name}-seed{seed}"
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from cnnzoo.config import load_config
+    from cnnzoo.config.schema import load_config
 
     datasets = {name: load_config(benchkit.config_file(name)).data.dataset for name in configs}
     workdir = args.workdir or Path(__import__("tempfile").mkdtemp(prefix="cnnzoo-recipes-"))

@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    from cnnzoo.config import load_config
+    from cnnzoo.config.schema import load_config
     from cnnzoo.data.pipeline import load_split
-    from cnnzoo.training import train_from_config
+    from cnnzoo.engine.training import train_from_config
 
     with tempfile.TemporaryDirectory(prefix="cnnzoo-tta-") as out:
         config = load_config(args.config, [f"output_dir={out}", *args.set])

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.data.synthetic import make_mnist_npz
-from cnnzoo.devices import CPU_FLAGS_ENV
+from cnnzoo.datasets.synthetic import make_mnist_npz
+from cnnzoo.engine.devices import CPU_FLAGS_ENV
 
 from . import standin_servers, trained_runs
 from .trained_runs import mnist_run, monkeys_run
@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FLAGS",
         help='decide `hardware.precision: auto` as on a CPU with these flags: "avx2 fma" (an '
         "AVX2-only CPU: float32) or avx512_bf16 (mixed_bfloat16), for every test that does "
-        "not pin a precision ($CNNZOO_CPU_FLAGS, read by cnnzoo.devices)",
+        "not pin a precision ($CNNZOO_CPU_FLAGS, read by cnnzoo.engine.devices)",
     )
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.config import resolve
-from cnnzoo.data.catalog import DATASETS
-from cnnzoo.data.sources import split_source
-from cnnzoo.data.synthetic import make_class_folder, zip_folder
-from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.cli.app import app
+from cnnzoo.config.schema import resolve
+from cnnzoo.datasets.catalog import DATASETS
+from cnnzoo.datasets.sources import split_source
+from cnnzoo.datasets.synthetic import make_class_folder, zip_folder
+from cnnzoo.utils.errors import CnnzooError, ConfigError
 
 from .standin_servers import FileServer, closed_port_url
 
@@ -314,7 +314,7 @@ def test_not_an_archive_and_file_urls(tmp_path, cache, archives):
 
 
 def test_evaluate_data_holds_out_a_whole_folder(pets):
-    from cnnzoo.evaluation import with_data_path
+    from cnnzoo.evaluation.evaluate import with_data_path
 
     fields = {"dataset": "archive", "url": "http://x/a.zip", "sha256": "0" * 64}
     config = with_data_path(resolve({"data": fields}, "test"), pets)

@@ -8,10 +8,10 @@ import tensorflow as tf
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.config import AugmentConfig
+from cnnzoo.cli.app import app
+from cnnzoo.config.schema import AugmentConfig
 from cnnzoo.data import augment
-from cnnzoo.data.synthetic import make_monkeys_folder
+from cnnzoo.datasets.synthetic import make_monkeys_folder
 
 TUTORIAL = AugmentConfig(
     rotation_range=40,

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import yaml
 
-from cnnzoo.config import resolve
+from cnnzoo.config.schema import resolve
 from cnnzoo.data import bad_files, pipeline
-from cnnzoo.errors import CnnzooError
+from cnnzoo.utils.errors import CnnzooError
 
 from .helpers import REPO, one_error_line, run_cli
 from .real_digits import write_digits
@@ -150,7 +150,7 @@ def test_a_file_failing_in_a_later_epoch_is_named_with_the_epoch(spoiled, tmp_pa
 
 def test_every_run_warns_about_its_bad_files_also_in_one_process(spoiled, tmp_path):
     """Scripts, sweeps and notebooks train several runs in one process: none skips silently."""
-    from cnnzoo.training import train_from_config
+    from cnnzoo.engine.training import train_from_config
 
     raw = yaml.safe_load(config_file(tmp_path, spoiled).read_text())
     raw["train"]["epochs"] = 1

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from cnnzoo.data.mnist import ImageScaleWarning, load_mnist_arrays
-from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz
-from cnnzoo.errors import CnnzooError
+from cnnzoo.datasets.mnist import ImageScaleWarning, load_mnist_arrays
+from cnnzoo.datasets.synthetic import make_class_folder, make_mnist_npz
+from cnnzoo.utils.errors import CnnzooError
 
 from .helpers import one_error_line, run_cli
 from .real_digits import write_digits
@@ -381,7 +381,7 @@ def test_a_truncated_jpeg_gets_our_warning_and_not_libjpegs_lines(tmp_path: Path
     ],
 )
 def test_tensorflow_notes_users_cannot_act_on_are_filtered(line: str) -> None:
-    from cnnzoo.native_logs import is_noise
+    from cnnzoo.utils.native_logs import is_noise
 
     assert is_noise(line, gpu_driver=False)
     assert not is_noise("warning: 1 of 10 train files are not a decodable image\n", False)
@@ -423,9 +423,9 @@ def test_output_into_an_empty_folder_trains(tmp_path: Path, mnist_npz: Path) -> 
 def test_resume_may_change_the_statistics_and_collapse_policy(
     tmp_path: Path, mnist_npz: Path
 ) -> None:
-    from cnnzoo import runs
-    from cnnzoo.config import load_config
-    from cnnzoo.resume import resume_config
+    from cnnzoo.config.schema import load_config
+    from cnnzoo.runs import files as runs
+    from cnnzoo.runs.resume import resume_config
 
     run_dir = tmp_path / "stopped"
     run_dir.mkdir()

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo import runs
-from cnnzoo.cli import app
-from cnnzoo.config import HardwareConfig, load_config
-from cnnzoo.data.synthetic import make_mnist_npz
-from cnnzoo.device_setup import Setup, check_setup
-from cnnzoo.devices import Found, Gpu, decide
-from cnnzoo.errors import CnnzooError
+from cnnzoo.cli.app import app
+from cnnzoo.config.schema import HardwareConfig, load_config
+from cnnzoo.datasets.synthetic import make_mnist_npz
+from cnnzoo.engine.device_setup import Setup, check_setup
+from cnnzoo.engine.devices import Found, Gpu, decide
+from cnnzoo.runs import files as runs
+from cnnzoo.utils.errors import CnnzooError
 
 from .helpers import one_error_line, run_cli
 from .tiny_runs import tiny_config
@@ -111,7 +111,7 @@ class _Diverge(keras.callbacks.Callback):
 
 
 def test_nan_after_a_good_epoch_names_its_checkpoint_and_drops_the_bad_row(tmp_path, mnist_npz):
-    from cnnzoo.training import train_from_config
+    from cnnzoo.engine.training import train_from_config
 
     config = load_config(tiny_config(tmp_path, mnist_npz, train={"epochs": 3}))
     run_dir = tmp_path / "run"
@@ -213,7 +213,7 @@ def test_memory_growth_not_applied_warns_by_default_and_fails_when_asked() -> No
 def test_too_few_cpu_devices_in_a_started_tensorflow_is_an_error() -> None:
     import tensorflow as tf
 
-    from cnnzoo import devices
+    from cnnzoo.engine import devices
 
     tf.constant(1.0) + 1.0  # TensorFlow has started: devices can no longer change
     count = len(tf.config.list_logical_devices("CPU"))
@@ -244,7 +244,7 @@ def test_an_os_error_is_one_line_naming_the_path_and_reason(case, monkeypatch, m
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr("cnnzoo.compare.leaderboard", fail)
+    monkeypatch.setattr("cnnzoo.evaluation.compare.leaderboard", fail)
     result = CliRunner().invoke(app, ["compare", str(mnist)])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
@@ -256,7 +256,7 @@ def test_an_unexpected_error_says_it_is_a_bug_and_how_to_report_it(monkeypatch, 
     def fail(*args, **kwargs):
         raise KeyError("best_val_accuracy")
 
-    monkeypatch.setattr("cnnzoo.compare.leaderboard", fail)
+    monkeypatch.setattr("cnnzoo.evaluation.compare.leaderboard", fail)
     result = CliRunner().invoke(app, ["compare", str(mnist)])
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
@@ -267,10 +267,17 @@ def test_an_unexpected_error_says_it_is_a_bug_and_how_to_report_it(monkeypatch, 
 
 
 def test_a_real_file_system_error_reaches_the_user_as_one_line(tmp_path, mnist) -> None:
-    # /dev/full accepts the open and fails every write: a full disk, for real.
-    full = Path("/dev/full")
-    if not full.exists():
-        pytest.skip("this system has no /dev/full to simulate a full disk")
-    result = run_cli("export", str(mnist), "--format", "tflite", "-o", str(full))
+    # A real full disk: a 16 KB tmpfs (mounting needs root, as CI runs), an export far larger.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mount.stderr.decode().strip()}")
+    try:
+        result = run_cli("export", str(mnist), "--format", "tflite", "-o", str(disk / "m.tflite"))
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
     line = one_error_line(result)
     assert "No space left on device" in line and "Free some space" in line

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from cnnzoo import runs
-from cnnzoo.batch_norm_stats import batch_norm_layers, reestimate, training_sample
-from cnnzoo.config import load_config
-from cnnzoo.resume import resume_config
-from cnnzoo.training import train_from_config
+from cnnzoo.config.schema import load_config
+from cnnzoo.engine.batch_norm_stats import batch_norm_layers, reestimate, training_sample
+from cnnzoo.engine.training import train_from_config
+from cnnzoo.runs import files as runs
+from cnnzoo.runs.resume import resume_config
 
 from .helpers import REPO
 from .real_digits import with_model, write_digits

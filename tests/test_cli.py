@@ -21,7 +21,7 @@ def test_help_and_config_validate_do_not_import_tensorflow() -> None:
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from cnnzoo.cli import app\n"
+        "from cnnzoo.cli.app import app\n"
         "runner = CliRunner()\n"
         "assert runner.invoke(app, ['--help']).exit_code == 0\n"
         "r = runner.invoke(app, ['config', 'validate', 'configs/mnist_lenet.yaml'])\n"
@@ -105,7 +105,12 @@ def test_tensorflow_commands_print_no_native_start_up_lines() -> None:
 
 
 def test_choice_enums_are_the_libraries_choices() -> None:
-    from cnnzoo import cli_common, compare, export, plots, runs, tables
+    from cnnzoo.cli import common as cli_common
+    from cnnzoo.engine import export
+    from cnnzoo.evaluation import compare
+    from cnnzoo.runs import files as runs
+    from cnnzoo.utils import tables
+    from cnnzoo.visualization import plots
 
     assert [m.value for m in cli_common.PlotFormat] == list(plots.PLOT_FORMATS)
     assert [m.value for m in cli_common.TableFormat] == list(tables.FORMATS)
@@ -118,7 +123,7 @@ def test_bad_choices_exit_2_before_tensorflow_loads(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from cnnzoo.cli import app\n"
+        "from cnnzoo.cli.app import app\n"
         "for args in (['compare', 'R', '--sort', 'acc'], ['plot', 'R', '--format', 'gif'],\n"
         "             ['evaluate', 'R', '--split', 'tset'], ['export', 'R', '--format', 'h5']):\n"
         "    result = CliRunner().invoke(app, args)\n"

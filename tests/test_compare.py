@@ -12,8 +12,8 @@ import keras
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.compare import COLUMNS
+from cnnzoo.cli.app import app
+from cnnzoo.evaluation.compare import COLUMNS
 
 from .tiny_runs import NOISE, finish, start_cli
 from .trained_runs import mnist_run

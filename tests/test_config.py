@@ -11,11 +11,11 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from cnnzoo.config import Config, load_config, to_dict, validate
-from cnnzoo.config_files import SHIPPED_DIR, description, shipped_configs
-from cnnzoo.data.catalog import DATASETS
-from cnnzoo.errors import ConfigError
+from cnnzoo.config.files import SHIPPED_DIR, description, shipped_configs
+from cnnzoo.config.schema import Config, load_config, to_dict, validate
+from cnnzoo.datasets.catalog import DATASETS
 from cnnzoo.models import MODELS
+from cnnzoo.utils.errors import ConfigError
 
 from .helpers import CONFIGS, REPO, run_cli
 

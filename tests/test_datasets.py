@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.config import DataConfig, resolve
-from cnnzoo.data.catalog import DATASETS
-from cnnzoo.data.folders import SPLITS
-from cnnzoo.errors import ConfigError
+from cnnzoo.config.schema import DataConfig, resolve
+from cnnzoo.datasets.catalog import DATASETS
+from cnnzoo.datasets.folders import SPLITS
+from cnnzoo.utils.errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnzoo"
 PLUGIN_FILES = {PACKAGE / "data" / f"{name}.py" for name in DATASETS.names()}
@@ -120,7 +120,7 @@ def test_archive_needs_url_and_sha256_reported_with_the_other_errors() -> None:
 
 
 def test_download_with_a_config_of_another_dataset_takes_only_its_cache(tmp_path: Path) -> None:
-    from cnnzoo.data.download import download_dataset
+    from cnnzoo.datasets.download import download_dataset
 
     photos = {"dataset": "directory", "path": str(tmp_path)}
     data = resolve({"data": photos}, "c.yaml").data

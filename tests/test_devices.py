@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.config import HardwareConfig
-from cnnzoo.devices import (
+from cnnzoo.config.schema import HardwareConfig
+from cnnzoo.engine.devices import (
     CPU_FLAGS_ENV,
     Cluster,
     Found,
@@ -21,7 +21,7 @@ from cnnzoo.devices import (
     decide,
     parse_tf_config,
 )
-from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.utils.errors import CnnzooError, ConfigError
 
 from .helpers import REPO
 
@@ -177,7 +177,9 @@ def test_tf_config_parsing() -> None:
         )
 
 
-DETECT = "from cnnzoo.devices import detect, describe_found\nprint(describe_found(detect()))\n"
+DETECT = (
+    "from cnnzoo.engine.devices import detect, describe_found\nprint(describe_found(detect()))\n"
+)
 
 
 def _detect(cpu_flags: str | None = None) -> subprocess.CompletedProcess:

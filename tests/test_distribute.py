@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import pytest
 
-from cnnzoo import runs
-from cnnzoo.config import load_config
-from cnnzoo.training import train_from_config
+from cnnzoo.config.schema import load_config
+from cnnzoo.engine.training import train_from_config
+from cnnzoo.runs import files as runs
 
 from .real_digits import with_model
 from .tiny_runs import cli_env, finish, history, read, start_cli, tiny_config, wait_for_checkpoint
@@ -113,9 +113,9 @@ def test_mirrored_run_saves_reestimated_batch_norm_statistics(trained: dict) -> 
 _WORKER = """
 import json, sys
 import keras
-from cnnzoo import keras_compat
-from cnnzoo.config import load_config
-from cnnzoo.training import train_from_config
+from cnnzoo.utils import keras_compat
+from cnnzoo.config.schema import load_config
+from cnnzoo.engine.training import train_from_config
 
 original = keras_compat.current_reduce_per_replica()
 seen = []

@@ -333,7 +333,7 @@ def copied_files() -> list[str]:
 
 def test_dockerignore_keeps_everything_the_dockerfile_copies() -> None:
     files = copied_files()
-    assert "cnnzoo/cli.py" in files and "pyproject.toml" in files
+    assert "cnnzoo/cli/app.py" in files and "pyproject.toml" in files
     patterns = dockerignore_patterns()
     assert [f for f in files if dockerignore_excludes(patterns, f)] == []
 
@@ -357,9 +357,9 @@ def test_dockerignore_keeps_local_state_out_of_the_context(path: str) -> None:
 
 def test_dockerignore_matcher_follows_docker_rules() -> None:
     # Anchored at the root: `data` must not hide the cnnzoo/data package.
-    assert not dockerignore_excludes(["data"], "cnnzoo/data/catalog.py")
-    assert dockerignore_excludes(["**/data"], "cnnzoo/data/catalog.py")
-    assert not dockerignore_excludes(["*", "!cnnzoo/"], "cnnzoo/cli.py")
+    assert not dockerignore_excludes(["data"], "cnnzoo/datasets/catalog.py")
+    assert dockerignore_excludes(["**/data"], "cnnzoo/datasets/catalog.py")
+    assert not dockerignore_excludes(["*", "!cnnzoo/"], "cnnzoo/cli/app.py")
     assert dockerignore_excludes(["*", "!cnnzoo/", "**/*.pyc"], "cnnzoo/x.pyc")
 
 

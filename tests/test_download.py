@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.data.mnist import MnistData, mnist_file
-from cnnzoo.data.monkeys import (
+from cnnzoo.cli.app import app
+from cnnzoo.datasets.mnist import MnistData, mnist_file
+from cnnzoo.datasets.monkeys import (
     MONKEYS_KAGGLE_REF,
     MonkeysData,
     download_monkeys,
@@ -34,8 +34,8 @@ from cnnzoo.data.monkeys import (
     monkeys_root,
     read_monkey_labels,
 )
-from cnnzoo.data.synthetic import make_mnist_npz, make_monkeys_folder, zip_folder
-from cnnzoo.errors import CnnzooError
+from cnnzoo.datasets.synthetic import make_mnist_npz, make_monkeys_folder, zip_folder
+from cnnzoo.utils.errors import CnnzooError
 
 from .standin_servers import (
     DOWNLOAD_PATH,
@@ -503,7 +503,7 @@ def test_download_mnist_does_not_import_tensorflow(env, mnist_bytes):
         script = (
             "import sys\n"
             "from typer.testing import CliRunner\n"
-            "from cnnzoo.cli import app\n"
+            "from cnnzoo.cli.app import app\n"
             f"args = ['download', 'mnist', '--url', '{server.url}/mnist.npz', '--sha256', "
             f"'{digest}', '-q']\n"
             "result = CliRunner().invoke(app, args)\n"

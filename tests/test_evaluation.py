@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.data.synthetic import make_class_folder
-from cnnzoo.evaluation import compute_metrics
+from cnnzoo.cli.app import app
+from cnnzoo.datasets.synthetic import make_class_folder
+from cnnzoo.evaluation.evaluate import compute_metrics
 
 from .trained_runs import directory_run
 

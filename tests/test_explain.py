@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cnnzoo import explain
-from cnnzoo.cli import app
+from cnnzoo.cli.app import app
+from cnnzoo.explain import gradcam as explain
 from cnnzoo.models import MODELS
 
 from .trained_runs import mnist_run
@@ -162,7 +162,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory, run_dir: Path) -> list[Path]:
     """Four test digits of the run's dataset, as PNG files."""
-    from cnnzoo.config import load_config
+    from cnnzoo.config.schema import load_config
 
     data = np.load(load_config(run_dir / "config.yaml").data.path)
     folder = tmp_path_factory.mktemp("digits")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.export import export_run, load_exported
+from cnnzoo.cli.app import app
+from cnnzoo.engine.export import export_run, load_exported
 
 from .helpers import sha256_tree
 

@@ -9,11 +9,13 @@ import keras
 import numpy as np
 import pytest
 
-from cnnzoo import batch_norm_stats, finetune, pretrained, runs
-from cnnzoo.config import load_config
-from cnnzoo.data.synthetic import make_class_folder
-from cnnzoo.errors import CnnzooError, ConfigError
-from cnnzoo.training import RunInterrupted, train_from_config
+from cnnzoo.config.schema import load_config
+from cnnzoo.datasets.synthetic import make_class_folder
+from cnnzoo.engine import batch_norm_stats, finetune
+from cnnzoo.engine.training import RunInterrupted, train_from_config
+from cnnzoo.models import pretrained
+from cnnzoo.runs import files as runs
+from cnnzoo.utils.errors import CnnzooError, ConfigError
 
 from .tiny_runs import history, read, tiny_config
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.health import diagnose
+from cnnzoo.engine.health import diagnose
 
 from .real_digits import with_model, write_digits
 from .tiny_runs import finish, read, start_cli, tiny_config

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from keras import layers
 
-from cnnzoo.health import diagnose_network
-from cnnzoo.probes import NetworkProbe, Probe
+from cnnzoo.engine.health import diagnose_network
+from cnnzoo.engine.probes import NetworkProbe, Probe
 
 from .real_digits import with_model, write_digits
 from .tiny_runs import finish, read, start_cli, tiny_config
@@ -199,7 +199,7 @@ def test_a_sick_network_is_reported_after_one_epoch_and_stopped(
 def test_a_probe_that_fails_is_said_once_and_training_goes_on() -> None:
     import tensorflow as tf
 
-    from cnnzoo.health import HealthMonitor, TrainingHealthWarning
+    from cnnzoo.engine.health import HealthMonitor, TrainingHealthWarning
 
     model = _model()
     images_only = tf.data.Dataset.from_tensor_slices(np.zeros((4, 6), "float32")).batch(2)

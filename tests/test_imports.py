@@ -1,4 +1,5 @@
-"""Import hygiene read from the source: no import cycle, Keras internals in one module."""
+"""Import hygiene read from the source: the layer table, no import cycle, Keras internals in one
+module, and run-folder readers that start without TensorFlow."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnzoo"
-COMPAT = "cnnzoo.keras_compat"
+COMPAT = "cnnzoo.utils.keras_compat"
 
 
 def _module_name(path: Path) -> str:
@@ -17,6 +18,44 @@ def _module_name(path: Path) -> str:
 
 
 MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+# The layers, each over the ones it builds on directly: a subpackage may import those, what they
+# may import, itself and the top-level `cnnzoo`, `if TYPE_CHECKING:` imports included; nothing
+# imports `cli` but `cnnzoo.__main__`. The README's "Development" section draws the same table.
+BUILDS_ON = {
+    "utils": set(),  # leaves: errors, atomic writes, processes, registry, Keras compatibility
+    "datasets": {"utils"},  # dataset plugins: their `data:` section and a seed, no Config
+    "models": {"utils"},  # architectures: input shape, classes, options
+    "config": {"datasets", "models"},  # the YAML schema; no TensorFlow
+    "data": {"config"},  # the tf.data input side
+    "runs": {"config"},  # the run folder; no TensorFlow
+    "visualization": {"runs"},  # pictures: arrays and histories in, image files out
+    "evaluation": {"data", "visualization"},  # metrics, mistakes, predictions, leaderboard
+    "explain": {"evaluation"},  # Grad-CAM and feature maps
+    "report": {"explain"},  # the HTML page
+    "engine": {"data", "visualization"},  # training; never evaluation or the page
+    "sweep": {"engine", "evaluation"},
+    "cli": {"sweep", "report"},
+}
+
+
+def _below(layer: str) -> set[str]:
+    """Every layer `layer` may import: those it builds on, and theirs."""
+    found: set[str] = set()
+    for lower in BUILDS_ON[layer]:
+        found |= {lower, *_below(lower)}
+    return found
+
+
+LOWER = {layer: _below(layer) for layer in BUILDS_ON}
+
+
+def _layer(module: str) -> str | None:
+    """The subpackage `module` belongs to (`cnnzoo.engine.training` -> "engine"), None for the
+    top-level `cnnzoo` package and `cnnzoo.__main__`."""
+    parts = module.split(".")
+    return None if len(parts) == 1 or module == "cnnzoo.__main__" else parts[1]
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -32,11 +71,12 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def _imported(module: str, tree: ast.AST) -> set[str]:
-    """Every module `module` imports, at the top or inside a function."""
+def _imported(module: str, tree: ast.AST, typing_too: bool = False) -> set[str]:
+    """Every module `module` imports, at the top or inside a function (and under
+    `if TYPE_CHECKING:` with `typing_too`)."""
     package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in _runtime_nodes(tree):
+    for node in ast.walk(tree) if typing_too else _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -44,17 +84,60 @@ def _imported(module: str, tree: ast.AST) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
+            # `from pkg import module` depends on that module; `from module import name` on it.
+            modules = {f"{base}.{alias.name}" for alias in node.names} & set(MODULES)
+            found.update(modules or {base})
     return found
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(typing_too: bool = False) -> dict[str, set[str]]:
     graph = {}
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        graph[module] = {name for name in _imported(module, tree) if name in MODULES} - {module}
+        found = _imported(module, tree, typing_too)
+        graph[module] = {name for name in found if name in MODULES} - {module}
     return graph
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every edge the layer table does not allow, as "module -> module"."""
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        source = _layer(module)
+        for target in sorted(targets):
+            layer = _layer(target)
+            if layer is None or layer == source:
+                continue
+            if module == "cnnzoo.__main__" and layer == "cli":
+                continue
+            if source not in LOWER or layer not in LOWER:
+                wrong.append(f"{module} -> {target} (not in the layer table)")
+            elif layer not in LOWER[source]:
+                wrong.append(f"{module} -> {target}")
+    return wrong
+
+
+def test_every_module_sits_in_a_layer_of_the_table() -> None:
+    layers = {_layer(module) for module in MODULES} - {None}
+    assert layers == set(LOWER), "add the new subpackage to LOWER, or remove it from LOWER"
+
+
+def test_every_import_points_down_the_layer_table() -> None:
+    assert _upward(_graph(typing_too=True)) == []
+
+
+def test_the_layer_check_catches_a_planted_upward_import() -> None:
+    graph = _graph(typing_too=True)
+    planted = {
+        **graph,
+        "cnnzoo.runs.files": graph["cnnzoo.runs.files"] | {"cnnzoo.engine.training"},
+    }
+    assert _upward(planted) == ["cnnzoo.runs.files -> cnnzoo.engine.training"]
+    # An import under `if TYPE_CHECKING:` counts: it is still a dependency of the reader.
+    typing_only = ast.parse("if TYPE_CHECKING:\n    from cnnzoo.config.schema import Config\n")
+    assert "cnnzoo.config.schema" in _imported("cnnzoo.datasets.catalog", typing_only, True)
+    assert LOWER["engine"].isdisjoint({"evaluation", "report", "explain", "sweep", "cli"})
+    assert not any("cli" in lower for lower in LOWER.values())
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -82,17 +165,17 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_walker_sees_real_imports() -> None:
     graph = _graph()
-    assert "cnnzoo.runs" in graph["cnnzoo.training"]
-    assert "cnnzoo.data.pipeline" in graph["cnnzoo.training"]  # imported inside a function
+    assert "cnnzoo.runs.files" in graph["cnnzoo.engine.training"]
+    assert "cnnzoo.data.pipeline" in graph["cnnzoo.engine.training"]  # imported inside a function
     assert "cnnzoo.data.augment" in graph["cnnzoo.data.pipeline"]  # `from cnnzoo.data import`
     typing_only = ast.parse("if TYPE_CHECKING:\n    from cnnzoo import config\n")
-    assert _imported("cnnzoo.data.catalog", typing_only) == set()
+    assert _imported("cnnzoo.datasets.catalog", typing_only) == set()
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
 def test_no_import_cycle_inside_the_package() -> None:
-    cycle = _cycle(_graph())
+    cycle = _cycle(_graph(typing_too=True))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
@@ -158,9 +241,10 @@ def _top_level_imports(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["cnnzoo.compare", "cnnzoo.results", "cnnzoo.runs", "cnnzoo.resume"]
+    "module",
+    ["cnnzoo.evaluation.compare", "cnnzoo.runs.folder", "cnnzoo.runs.files", "cnnzoo.runs.resume"],
 )
 def test_run_folder_readers_start_without_matplotlib_or_tensorflow(module: str) -> None:
     heavy = _top_level_imports(module) & {"matplotlib", "tensorflow", "keras"}
     assert heavy == set(), f"{module} imports {heavy} when imported"
-    assert "matplotlib" in _top_level_imports("cnnzoo.plots")  # the check sees them
+    assert "matplotlib" in _top_level_imports("cnnzoo.visualization.plots")  # the check sees them

@@ -10,8 +10,8 @@ import tensorflow as tf
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from cnnzoo import keras_compat
 from cnnzoo.models.blocks import fused_batch_norm
+from cnnzoo.utils import keras_compat
 
 
 def _model() -> keras.Model:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo import inspection
-from cnnzoo.cli import app
-from cnnzoo.config import load_config, resolve
-from cnnzoo.errors import ConfigError
+from cnnzoo.cli.app import app
+from cnnzoo.config.schema import load_config, resolve
+from cnnzoo.evaluation import inspection
 from cnnzoo.models import MODELS, check_input_shape, parse_input_shape
+from cnnzoo.utils.errors import ConfigError
 
 NAMES = MODELS.names()
 CONFIGS = sorted((Path(__file__).parents[1] / "cnnzoo" / "configs").glob("*.yaml"))
@@ -206,7 +206,7 @@ def test_input_shape_parsing() -> None:
 @pytest.mark.fast
 def test_registry_and_config_checks_import_no_tensorflow() -> None:
     code = (
-        "import sys; from cnnzoo.models import check_input_shape; import cnnzoo.config; "
+        "import sys; from cnnzoo.models import check_input_shape; import cnnzoo.config.schema; "
         "check_input_shape('resnet18', (28, 28, 1), {'resize_to': 96}); "
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
@@ -522,7 +522,7 @@ def test_models_usage_errors_exit_2_with_one_line(args: list[str], message: str)
 @pytest.mark.fast
 def test_models_help_imports_no_tensorflow() -> None:
     code = (
-        "import sys; from typer.testing import CliRunner; from cnnzoo.cli import app; "
+        "import sys; from typer.testing import CliRunner; from cnnzoo.cli.app import app; "
         "result = CliRunner().invoke(app, ['models', '--help']); "
         "print(result.exit_code, 'inception-table' in result.output, 'tensorflow' in sys.modules)"
     )

@@ -1,4 +1,4 @@
-"""One output guard for every command that writes (cnnzoo/outputs.py), as a user meets it.
+"""One output guard for every command that writes (cnnzoo/utils/outputs.py), as a user meets it.
 
 Each writing command is run against the same hostile destinations: a folder or file of the
 user's, a run folder and a file inside one, and cnnzoo's own output of another kind. Each is
@@ -22,7 +22,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
+from cnnzoo.cli.app import app
 
 from .helpers import sha256_tree
 from .real_digits import write_digits
@@ -279,8 +279,8 @@ def test_older_outputs_without_a_record_are_still_cnnzoo_s(world: World, tmp_pat
 
 @pytest.mark.fast
 def test_a_page_is_a_report_by_its_generator_tag_not_by_its_words(tmp_path: Path) -> None:
-    from cnnzoo.outputs import recorded_kind
-    from cnnzoo.report_html import page
+    from cnnzoo.report.html import page
+    from cnnzoo.utils.outputs import recorded_kind
 
     words = tmp_path / "words.html"
     words.write_text("<html><head><title>cnnzoo report</title></head><body>cnnzoo report</body>")
@@ -291,7 +291,7 @@ def test_a_page_is_a_report_by_its_generator_tag_not_by_its_words(tmp_path: Path
 
 @pytest.mark.fast
 def test_a_recorded_file_changed_since_is_no_longer_cnnzoo_s(tmp_path: Path) -> None:
-    from cnnzoo.outputs import mark_file, recorded_kind
+    from cnnzoo.utils.outputs import mark_file, recorded_kind
 
     model = tmp_path / "model.tflite"
     model.write_bytes(b"what cnnzoo wrote")

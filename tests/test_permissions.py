@@ -80,7 +80,7 @@ def workspace() -> Iterator[Path]:
 def user(workspace: Path) -> Unprivileged:
     """The unprivileged user, or a skip saying why there cannot be one here."""
     user = Unprivileged(workspace / "home")
-    probe = user.run(python="import cnnzoo.cli, tensorflow")
+    probe = user.run(python="import cnnzoo.cli.app, tensorflow")
     if probe.returncode != 0:
         pytest.skip(
             f"uid {NOBODY} cannot run cnnzoo from {REPO} (the virtualenv or the repository is "

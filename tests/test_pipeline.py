@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnzoo.config import resolve
+from cnnzoo.config.schema import resolve
 from cnnzoo.data import pipeline
-from cnnzoo.data.synthetic import MONKEY_CLASSES, make_class_folder, make_monkeys_folder
-from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.datasets.synthetic import MONKEY_CLASSES, make_class_folder, make_monkeys_folder
+from cnnzoo.utils.errors import CnnzooError, ConfigError
 
 COMMON_NAMES = [
     "mantled_howler",
@@ -251,7 +251,7 @@ def test_directory_needs_a_path(tmp_path):
 
 
 def test_mnist_resized_to_rgb_and_its_test_split(tmp_path):
-    from cnnzoo.data.synthetic import make_mnist_npz
+    from cnnzoo.datasets.synthetic import make_mnist_npz
 
     path = make_mnist_npz(tmp_path / "mnist.npz", num_train=100, num_test=30)
     data = {"dataset": "mnist", "path": str(path), "channels": 3, "validation_split": 0.2}

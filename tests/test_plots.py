@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.plots import best_epoch, plot_history
+from cnnzoo.cli.app import app
+from cnnzoo.visualization.plots import best_epoch, plot_history
 
 from .trained_runs import mnist_run, monkeys_run
 

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
+from cnnzoo.cli.app import app
 from cnnzoo.data.bad_files import UNREADABLE
-from cnnzoo.predict import expand_images
+from cnnzoo.evaluation.predict import expand_images
 
 from .helpers import run_cli
 
@@ -108,7 +108,7 @@ def test_expand_images_keeps_named_files_and_takes_a_folders_files_as_training_d
 def test_predict_and_training_read_the_same_files_of_a_folder(monkeys, tmp_path):
     """An extensionless JPEG is predicted (training reads it too); a folder's text file is
     skipped with a warning naming it and why, and the command succeeds."""
-    from cnnzoo.data.folders import candidate_images
+    from cnnzoo.datasets.folders import candidate_images
 
     source = monkeys.parent.parent / "monkeys" / "validation" / "validation" / "n8"
     folder = Path(shutil.copytree(source, tmp_path / "n8"))

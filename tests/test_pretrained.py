@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import yaml
 
-from cnnzoo.config import load_config
-from cnnzoo.data.synthetic import make_class_folder
-from cnnzoo.errors import ConfigError
+from cnnzoo.config.schema import load_config
+from cnnzoo.datasets.synthetic import make_class_folder
+from cnnzoo.utils.errors import ConfigError
 
 from .helpers import run_cli
 from .hub_standin import HubStandIn
@@ -27,8 +27,7 @@ from .hub_standin import HubStandIn
 keras_hub = pytest.importorskip("keras_hub", reason="the pretrained extra is not installed")
 import keras  # noqa: E402
 
-from cnnzoo import presets  # noqa: E402
-from cnnzoo.models import resnet18  # noqa: E402
+from cnnzoo.models import presets, resnet18  # noqa: E402
 
 # An unusual normalisation, so the test fails if cnnzoo used ImageNet's instead of the preset's.
 MEAN, STD = (0.3, 0.5, 0.7), (0.2, 0.25, 0.4)

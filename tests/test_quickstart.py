@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnzoo.config import load_config
-from cnnzoo.data.catalog import DATASETS
-from cnnzoo.data.mnist_sample import LICENSE_FILE, SAMPLE_FILE
-from cnnzoo.data.sources import split_source
+from cnnzoo.config.schema import load_config
+from cnnzoo.datasets.catalog import DATASETS
+from cnnzoo.datasets.mnist_sample import LICENSE_FILE, SAMPLE_FILE
+from cnnzoo.datasets.sources import split_source
 
 from .helpers import REPO, one_error_line, run_cli
 
-REGENERATE = "python scripts/mnist_sample.py cnnzoo/data/bundled/mnist_sample.npz"
+REGENERATE = "python scripts/mnist_sample.py cnnzoo/datasets/bundled/mnist_sample.npz"
 
 
 @pytest.mark.fast

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from cnnzoo.config import Config, load_config
-from cnnzoo.config_files import shipped_configs
-from cnnzoo.data.catalog import DATASETS
-from cnnzoo.data.mnist_sample import LICENSE_FILE, SAMPLE_FILE
+from cnnzoo.config.files import shipped_configs
+from cnnzoo.config.schema import Config, load_config
+from cnnzoo.datasets.catalog import DATASETS
+from cnnzoo.datasets.mnist_sample import LICENSE_FILE, SAMPLE_FILE
 from cnnzoo.models import MODELS
 
 from .helpers import REPO

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnzoo.data.monkeys import layout_problems
+from cnnzoo.datasets.monkeys import layout_problems
 
 from .helpers import REPO
 

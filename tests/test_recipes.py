@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.health import recipes_for
+from cnnzoo.engine.health import recipes_for
 
 from .helpers import REPO
 from .real_digits import write_digits

@@ -18,8 +18,8 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.data.synthetic import MONKEY_CLASSES, make_monkeys_folder
+from cnnzoo.cli.app import app
+from cnnzoo.datasets.synthetic import MONKEY_CLASSES, make_monkeys_folder
 
 from .helpers import one_error_line, sha256_tree
 from .trained_runs import mnist_run, monkeys_run

@@ -11,12 +11,12 @@ import keras
 import pytest
 from typer.testing import CliRunner
 
-from cnnzoo import runs
-from cnnzoo.cli import app
-from cnnzoo.config import load_config
-from cnnzoo.optim import build_schedule
-from cnnzoo.resume import resume_config
-from cnnzoo.training import train_from_config
+from cnnzoo.cli.app import app
+from cnnzoo.config.schema import load_config
+from cnnzoo.engine.optim import build_schedule
+from cnnzoo.engine.training import train_from_config
+from cnnzoo.runs import files as runs
+from cnnzoo.runs.resume import resume_config
 
 from .tiny_runs import finish, history, read, start_cli, tiny_config, wait_for_checkpoint
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo import runs
-from cnnzoo.errors import CnnzooError
+from cnnzoo.runs import files as runs
+from cnnzoo.utils.errors import CnnzooError
 
 # Files as cnnzoo 0.1.0 (before the typed records) wrote them.
 LAST = {

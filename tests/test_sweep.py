@@ -264,7 +264,7 @@ def test_a_folder_that_is_not_a_sweep_is_refused_before_anything_runs(tmp_path, 
 
 
 def test_shipped_spaces_fit_their_configs():
-    from cnnzoo.sweep_space import check_space, load_space
+    from cnnzoo.sweep.space import check_space, load_space
 
     spaces = sorted((REPO / "configs" / "spaces").glob("*.yaml"))
     assert spaces
@@ -274,7 +274,8 @@ def test_shipped_spaces_fit_their_configs():
 
 
 def test_sampler_and_pruner_choices_are_the_librarys():
-    from cnnzoo import cli_sweep, sweep_settings
+    from cnnzoo.cli import sweep as cli_sweep
+    from cnnzoo.sweep import settings as sweep_settings
 
     assert [m.value for m in cli_sweep.Sampler] == list(sweep_settings.SAMPLERS)
     assert [m.value for m in cli_sweep.Pruner] == list(sweep_settings.PRUNERS)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.sweep_storage import GRACE_SECONDS
+from cnnzoo.sweep.storage import GRACE_SECONDS
 
 from .helpers import REPO, one_error_line, run_cli
 from .real_digits import write_digits

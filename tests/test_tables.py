@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnzoo.tables import csv_table, markdown_table, numeric_columns, render, text_table
+from cnnzoo.utils.tables import csv_table, markdown_table, numeric_columns, render, text_table
 
 pytestmark = pytest.mark.fast
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import keras
 import pytest
 
-from cnnzoo import runs
-from cnnzoo.config import HardwareConfig, TrainConfig, load_config
-from cnnzoo.devices import decide, detect
-from cnnzoo.errors import CnnzooError
-from cnnzoo.optim import build_schedule
-from cnnzoo.training import train_from_config
+from cnnzoo.config.schema import HardwareConfig, TrainConfig, load_config
+from cnnzoo.engine.devices import decide, detect
+from cnnzoo.engine.optim import build_schedule
+from cnnzoo.engine.training import train_from_config
+from cnnzoo.runs import files as runs
+from cnnzoo.utils.errors import CnnzooError
 
 from .tiny_runs import NOISE, cli_env, finish, history, read, start_cli, tiny_config
 
@@ -220,7 +220,7 @@ def test_same_seed_and_deterministic_give_the_same_history(mnist_npz: Path, tmp_
 
 
 def test_run_files_are_readable_by_others_like_plain_files(tmp_path) -> None:
-    from cnnzoo import runs
+    from cnnzoo.runs import files as runs
 
     runs.write_json(tmp_path / "metrics.json", {"accuracy": 1.0})
     plain = tmp_path / "plain.txt"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.config_files import shipped_configs
+from cnnzoo.config.files import shipped_configs
 
 from .helpers import REPO
 
@@ -56,7 +56,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert build.returncode == 0, build.stderr
     (wheel,) = root.glob("cnnzoo-*.whl")
     shipped = {f"cnnzoo/configs/{name}.yaml" for name in shipped_configs()}
-    shipped |= {f"cnnzoo/data/bundled/{name}" for name in BUNDLED}
+    shipped |= {f"cnnzoo/datasets/bundled/{name}" for name in BUNDLED}
     assert shipped <= set(zipfile.ZipFile(wheel).namelist())
 
     venv = root / "venv"
@@ -111,8 +111,9 @@ def test_wheel_installed_cnnzoo_trains_a_shipped_config_by_name(
     quickstart = _run(
         installed / "bin" / "python",
         "-c",
-        "from cnnzoo.config import load_config; from cnnzoo.data.sources import split_source; "
-        "from cnnzoo.data.mnist_sample import SAMPLE_FILE; "
+        "from cnnzoo.config.schema import load_config; "
+        "from cnnzoo.datasets.sources import split_source; "
+        "from cnnzoo.datasets.mnist_sample import SAMPLE_FILE; "
         "config = load_config('quickstart'); "
         "print(len(split_source(config.data, config.seed, 'test')[0]), SAMPLE_FILE)",
         cwd=empty,

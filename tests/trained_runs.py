@@ -13,8 +13,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cnnzoo.cli import app
-from cnnzoo.data.synthetic import make_class_folder, make_mnist_npz, make_monkeys_folder
+from cnnzoo.cli.app import app
+from cnnzoo.datasets.synthetic import make_class_folder, make_mnist_npz, make_monkeys_folder
 
 _trained: dict[str, Path] = {}
 _snapshots: dict[Path, dict[str, tuple[int, int]]] = {}

@@ -48,7 +48,7 @@ import math
 
 import tensorflow as tf
 
-from cnnzoo.config import AugmentConfig
+from cnnzoo.config.schema import AugmentConfig
 
 PARAMETERS = ("theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal", "flip_vertical")
 

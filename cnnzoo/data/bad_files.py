@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import keras
 
-from cnnzoo.errors import CnnzooError
+from cnnzoo.utils.errors import CnnzooError
 
 UNREADABLE = "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
 SHOWN = 10  # files named in one message; the rest are counted

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.config import Config
+from cnnzoo.config.schema import Config
 from cnnzoo.data.bad_files import UNREADABLE
 
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnnzoo.processes import is_alive
+from cnnzoo.utils.processes import is_alive
 
 if TYPE_CHECKING:
-    from cnnzoo.config import Config
-    from cnnzoo.data.folders import Split
+    from cnnzoo.config.schema import Config
+    from cnnzoo.datasets.folders import Split
 
 CACHE_VERSION = "1"  # bump when the decode changes, so old disk caches are not reused
 # NAME.partial-HOST-PID or (older versions) NAME.partial-PID, then tf.data's own suffixes.

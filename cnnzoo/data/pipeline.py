@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.config import Config
+from cnnzoo.config.schema import Config
 from cnnzoo.data import augment, bad_files, disk_cache
 from cnnzoo.data.bad_files import UNREADABLE, BadFilesWarning
 from cnnzoo.data.decode import decode_image, load_images
-from cnnzoo.data.sources import Split, load_mnist_arrays, split_source
-from cnnzoo.errors import CnnzooError
+from cnnzoo.datasets.sources import Split, load_mnist_arrays, split_source
+from cnnzoo.utils.errors import CnnzooError
 
 __all__ = [
     "UNREADABLE",

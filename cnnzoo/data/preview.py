@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cnnzoo.config import Config
+from cnnzoo.config.schema import Config
 from cnnzoo.data import bad_files
 from cnnzoo.data.augment import make_augmenter
 from cnnzoo.data.pipeline import decoded, to_target
-from cnnzoo.data.sources import split_source
+from cnnzoo.datasets.sources import split_source
 
 
 def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5) -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from cnnzoo import keras_compat
+from cnnzoo.utils import keras_compat
 
 
 def resnet_kernel_initializer() -> keras.initializers.Initializer:

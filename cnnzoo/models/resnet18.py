@@ -8,7 +8,7 @@ settings, initialisation and layer names follow torchvision, so at 224x224x3 wit
 the model has torchvision's 11,689,512 parameters (the maps are 112, 56, 28, 14 and 7 wide).
 
 `weights="imagenet"` (or a KerasHub preset handle or folder) starts from KerasHub's ImageNet
-weights (`cnnzoo/presets.py`): a Normalization layer after the input applies the mean and std
+weights (`cnnzoo/models/presets.py`): a Normalization layer after the input applies the mean and std
 the weights expect to [0, 1] images, so `predict` and `export` need nothing extra. Grey
 (1-channel) images are repeated to RGB before it, as the pretrained weights expect colour.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from cnnzoo import pretrained
+from cnnzoo.models import pretrained
 from cnnzoo.models.spec import ResizableOptions, register_model
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def build(
     import keras  # here, so that the registry and config validation never load Keras
     from keras import layers
 
-    from cnnzoo import presets
+    from cnnzoo.models import presets
     from cnnzoo.models.blocks import (
         apply_basic_block,
         apply_resize,

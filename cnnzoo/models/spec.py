@@ -15,9 +15,9 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from cnnzoo.data.schema import MAX_IMAGE_SIDE, STRICT
-from cnnzoo.errors import ConfigError
-from cnnzoo.registry import Registry
+from cnnzoo.utils.errors import ConfigError
+from cnnzoo.utils.registry import Registry
+from cnnzoo.utils.schema import MAX_IMAGE_SIDE, STRICT
 
 
 class ModelOptions(BaseModel):

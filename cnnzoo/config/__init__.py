@@ -1,0 +1,1 @@
+"""The YAML config: typed schema, files, bases and overrides; no TensorFlow."""

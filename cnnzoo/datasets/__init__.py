@@ -1,0 +1,1 @@
+"""Where images come from: one plugin per dataset; no Config, no TensorFlow."""

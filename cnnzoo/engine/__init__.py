@@ -1,0 +1,1 @@
+"""Training: devices, the fit loop and its callbacks, checkpoints, export."""

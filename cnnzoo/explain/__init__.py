@@ -1,0 +1,1 @@
+"""Grad-CAM and feature maps of a run's model on images."""

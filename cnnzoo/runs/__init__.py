@@ -1,0 +1,1 @@
+"""The run folder: its file layout, records and reading it back; no TensorFlow."""

@@ -1,0 +1,1 @@
+"""Hyperparameter studies on Optuna: space, trials, storage, the study's files."""

@@ -1,0 +1,89 @@
+"""The database a sweep's study lives in: an SQLite file, or any RDB URL several machines share.
+
+Every trial's process records a heartbeat; a trial without one for GRACE_SECONDS is failed and
+queued again with the same parameters (up to MAX_RETRIES times), by whichever process looks next.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from cnnzoo.utils.errors import ConfigError
+
+HEARTBEAT_SECONDS = 10  # a trial's process records it is alive this often ...
+GRACE_SECONDS = 40  # ... and is taken for dead (from another machine) after this long without
+MAX_RETRIES = 3  # times one trial's parameters are retried after its process died
+
+
+def open_storage(url: str) -> Any:
+    """Optuna's RDB storage at `url`, with heartbeats that fail and retry dead trials."""
+    import sqlalchemy.exc
+
+    if url.startswith("sqlite"):
+        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
+    else:  # a server's connection may have been closed (a restart, a network cut) since last use
+        engine_kwargs = {"pool_pre_ping": True}
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRIES, inherit_intermediate_values=True
+                ),
+            )
+        except ImportError as error:  # SQLAlchemy found no driver for the URL's database
+            raise ConfigError(
+                f"Cannot open the study database {_hide_password(url)}: its driver is not "
+                f"installed ({error.__cause__ or error}). For PostgreSQL: "
+                "pip install 'cnnzoo[postgres]'."
+            ) from None
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
+            if _creating_elsewhere(error):  # another process creates the same tables right now
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise ConfigError(
+                f"Cannot open the study database {_hide_password(url)}: {reason}. Check the URL "
+                "(e.g. sqlite:///sweep.db, postgresql://user@host:5432/db) and that the server "
+                "is reachable."
+            ) from None
+    raise ConfigError(f"Cannot create the study database {_hide_password(url)}: it stays locked.")
+
+
+def _creating_elsewhere(error: Exception) -> bool:
+    """Whether `error` is a race with another process creating the same database schema."""
+    import sqlalchemy.exc
+
+    text = str(error).lower()
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(error, sqlalchemy.exc.OperationalError) and (
+        "already exists" in text or "database is locked" in text
+    )
+
+
+def _hide_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail and queue again the running trials whose heartbeat stopped; their numbers.
+
+    Such a trial's process, on any machine, died (or lost the database) GRACE_SECONDS ago.
+    """
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    optuna.storages.fail_stale_trials(study)
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    return sorted(t.number for t in failed if t.number in running)

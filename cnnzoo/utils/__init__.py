@@ -1,0 +1,1 @@
+"""Leaves every layer may use: errors, atomic writes, processes, registry, Keras."""

@@ -1,0 +1,1 @@
+"""Pictures: arrays in, image files out."""
