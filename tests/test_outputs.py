@@ -142,6 +142,12 @@ COMMANDS = {
         lambda w, d: ["plot", w.run, "-o", d], folder=False, name="curves.png", replaces=[]
     ),
     "download": Command(_download, folder=False, name="mnist.npz", replaces=[]),
+    "augment preview": Command(
+        lambda w, d: ["augment", "preview", "-c", w.config, "-n", "2", "-o", d],
+        folder=False,
+        name="augment_preview.png",
+        replaces=[],
+    ),
 }
 
 
@@ -176,6 +182,7 @@ def _run_folder(world: World, command: Command, base: Path) -> Path:
     if command.folder:
         return world.other_run
     own = {"model.tflite": "model.keras", "page.html": "report.html", "curves.png": "history.png"}
+    own["augment_preview.png"] = "history.png"
     return world.other_run / own.get(command.name, command.name)
 
 
@@ -243,6 +250,111 @@ def test_train_never_replaces_a_run(world: World) -> None:
     line = refused(invoke("train", "-c", world.config, "-o", world.other_run))
     assert f"cnnzoo train --resume {world.other_run}" in line
     assert sha256_tree(world.other_run) == before
+
+
+def _folder_at_a_file_name(world: World, run: Path, base: Path) -> Path:
+    """A folder of the user's where evaluate writes its confusion heatmap."""
+    folder = run / "confusion-test.png"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's notes\n")
+    return folder
+
+
+def _export_at_a_file_name(world: World, run: Path, base: Path) -> Path:
+    """A tflite export (with its record) where evaluate saves its predictions."""
+    made = run / "predictions-test.npz"
+    shutil.copy(world.tflite, made)
+    record = world.tflite.with_name(world.tflite.name + ".cnnzoo.json")
+    shutil.copy(record, made.with_name(made.name + ".cnnzoo.json"))
+    return made
+
+
+def _feature_map_at_a_file_name(world: World, run: Path, base: Path) -> Path:
+    """A featuremaps picture where evaluate draws its worst mistakes."""
+    assert invoke("featuremaps", world.run, world.image, "-o", base / "maps").exit_code == 0
+    made = run / "mistakes-test.png"
+    shutil.copy(sorted((base / "maps").glob("*.png"))[0], made)
+    return made
+
+
+IN_THE_RUN = {
+    "user folder": _folder_at_a_file_name,
+    "other kind": _export_at_a_file_name,
+    "other kind picture": _feature_map_at_a_file_name,
+}
+
+
+@pytest.mark.parametrize("hostile", list(IN_THE_RUN))
+def test_evaluate_refuses_what_is_not_an_evaluation_in_its_run(
+    world: World, tmp_path: Path, hostile: str
+) -> None:
+    # evaluate writes into the run it evaluates, at its documented names: there an earlier
+    # evaluation is its own, but a folder or cnnzoo's output of another kind is not.
+    run = tmp_path / "run"
+    shutil.copytree(world.run, run)
+    destination = IN_THE_RUN[hostile](world, run, tmp_path)
+    before = sha256_tree(run)
+    line = refused(invoke("evaluate", run))
+    assert str(destination) in line and "Move it out of the run folder" in line, line
+    assert sha256_tree(run) == before
+
+
+def test_evaluate_replaces_a_link_in_its_run_never_the_file_it_points_to(
+    world: World, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(world.run, run)
+    mine = tmp_path / "mine.npz"
+    mine.write_bytes(b"the user's own predictions")
+    (run / "predictions-test.npz").symlink_to(mine)
+    result = invoke("evaluate", run)
+    assert result.exit_code == 0, result.output
+    assert mine.read_bytes() == b"the user's own predictions"
+    with np.load(run / "predictions-test.npz") as saved:
+        assert len(saved["labels"]) > 0
+
+
+def _disk_fills_up(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """Every picture whose file name holds `where` is cut off halfway by a full disk."""
+    import errno
+    import io
+
+    from matplotlib.figure import Figure
+
+    real = Figure.savefig
+
+    def savefig(self, fname, **options):
+        if where not in Path(fname).name:
+            return real(self, fname, **options)
+        picture = io.BytesIO()
+        real(self, picture, **{"format": "png", **options})
+        Path(fname).write_bytes(picture.getvalue()[: len(picture.getvalue()) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device", str(fname))
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+
+
+INTERRUPTED = {  # a command (given a folder with a copy of the run), the pictures cut off
+    "explain": (lambda w, d: ["explain", w.run, w.image, "-o", d / "out"], ""),
+    "featuremaps": (lambda w, d: ["featuremaps", w.run, w.image, "-o", d / "out"], ""),
+    "augment preview": (lambda w, d: COMMANDS["augment preview"].args(w, d / "p.png"), ""),
+    "evaluate": (lambda w, d: ["evaluate", d / "run"], "mistakes"),
+}
+
+
+@pytest.mark.parametrize("name", list(INTERRUPTED))
+def test_a_picture_cut_off_by_a_full_disk_leaves_nothing_under_its_name(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    args, where = INTERRUPTED[name]
+    shutil.copytree(world.run, tmp_path / "run")
+    before = set(tmp_path.rglob("*.png"))
+    _disk_fills_up(monkeypatch, where)
+    line = refused(invoke(*args(world, tmp_path)))
+    assert "No space left on device" in line and ".partial-" not in line, line
+    new = set(tmp_path.rglob("*.png")) - before
+    assert not [path for path in new if where in path.name], new
+    assert not [path for path in tmp_path.rglob("*") if ".partial-" in path.name]
 
 
 def test_older_outputs_without_a_record_are_still_cnnzoo_s(world: World, tmp_path: Path) -> None:

@@ -12,10 +12,19 @@ from cnnzoo.data import bad_files
 from cnnzoo.data.augment import make_augmenter
 from cnnzoo.data.pipeline import decoded, to_target
 from cnnzoo.datasets.sources import split_source
+from cnnzoo.utils import outputs
+from cnnzoo.utils.errors import CnnzooError
+
+KIND = "augment preview"  # what `outputs` calls the picture (marked in its metadata)
 
 
 def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5) -> Path:
-    """Save a PNG grid: `count` training images, each beside `samples` augmented versions."""
+    """Save a PNG grid: `count` training images, each beside `samples` augmented versions.
+
+    `output` is checked before any image is read: a new file or an earlier preview, never a
+    file cnnzoo did not write nor anything inside a run folder.
+    """
+    check_output(output)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +68,17 @@ def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5)
                 axis.set_title(f"augmented {column}", fontsize=8)
     figure.suptitle(f"{config.name}: augment preview (seed {config.seed})", fontsize=10)
     figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=100)
+    outputs.save_figure(figure, output, KIND, dpi=100)
     plt.close(figure)
     return output
+
+
+def check_output(output: Path) -> None:
+    """Refuse an `--output` that is not a .png or .svg name, or not the preview's to write."""
+    if output.suffix.lower() not in outputs.FIGURE_SUFFIXES:
+        raise CnnzooError(
+            f"--output: the preview is saved as PNG or SVG (which record that cnnzoo wrote "
+            f"them), so its name must end in {' or '.join(outputs.FIGURE_SUFFIXES)}. Pick a "
+            f"name such as {output.stem or 'augment_preview'}.png. Received: {output}"
+        )
+    outputs.check_destination(output, KIND)

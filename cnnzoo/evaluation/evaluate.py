@@ -3,6 +3,9 @@
 The metrics are plain numpy over the saved probabilities and labels (`predictions-<split>.npz`),
 so anyone can recompute them. Loss is the unsmoothed categorical cross-entropy (probabilities
 clipped to [1e-7, 1 - 1e-7], as Keras does), whatever label smoothing training used.
+
+Every file goes into the run folder at its documented name (`evaluation_files`), checked by
+the output guard before the model is loaded, and is written atomically.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from cnnzoo.datasets.catalog import DATASETS
 from cnnzoo.evaluation import mistakes
 from cnnzoo.runs import files as runs
 from cnnzoo.runs.folder import default_split, open_run
+from cnnzoo.utils import outputs
 from cnnzoo.utils.errors import CnnzooError
 from cnnzoo.utils.tables import text_table
 
@@ -160,6 +164,7 @@ def evaluate_run(
     run.require_writable("evaluate saves its predictions, metrics and plots there")
     own = data_path is None or _same_data(run.config, Path(data_path))
     key = runs.evaluation_key(run.path, split, data_path, own)
+    check_destinations(run.path, key)
     model = run.load_model()
     from cnnzoo.data.pipeline import load_split  # TensorFlow, once the arguments are checked
     from cnnzoo.visualization.plots import plot_confusion
@@ -169,7 +174,8 @@ def evaluate_run(
 
     probabilities, labels = predict_dataset(model, dataset)
     saved = run.path / runs.predictions_file(key)
-    np.savez_compressed(saved, probabilities=probabilities, labels=labels)
+    with outputs.staged_file(saved) as temp:
+        np.savez_compressed(temp, probabilities=probabilities, labels=labels)
     metrics = compute_metrics(probabilities, labels, model_classes, top_k)
     record = runs.EvaluationRecord(
         split=split,
@@ -188,6 +194,33 @@ def evaluate_run(
     )
     other = None if own else str(data_path)
     return Evaluation(run.path, split, metrics, files, key, other)
+
+
+def evaluation_files(run_path: Path, key: str) -> dict[Path, str]:
+    """Every file `evaluate_run` writes for `key`, with the kind of output it is (`outputs`)."""
+    from cnnzoo.visualization.plots import KIND as PLOT  # the heatmap `cnnzoo plot` redraws
+
+    names = [
+        runs.predictions_file(key),
+        runs.evaluation_file(key),
+        runs.per_class_file(key),
+        runs.confusion_file(key),
+        *(mistakes.mistakes_file(key, suffix) for suffix in ("json", "npz", "png")),
+    ]
+    files = {run_path / name: mistakes.KIND for name in names}
+    files[run_path / runs.confusion_file(key, "png")] = PLOT
+    return files
+
+
+def check_destinations(run_path: Path, key: str) -> None:
+    """Refuse, before any work, a folder or cnnzoo output of another kind at an evaluation file.
+
+    These names in the run folder are evaluate's documented place: an earlier evaluation's
+    files there are replaced, even when an older cnnzoo wrote them without a record.
+    """
+    for path, kind in evaluation_files(run_path, key).items():
+        fix = f"Move it out of the run folder: evaluate writes its {path.name} there."
+        outputs.check_destination(path, kind, what="evaluate", run=run_path, default=path, fix=fix)
 
 
 def _same_data(config: Config, data_path: Path) -> bool:

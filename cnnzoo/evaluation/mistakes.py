@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from cnnzoo.runs import files as runs
+from cnnzoo.utils import outputs
 
+KIND = "evaluation"  # what `outputs` calls the files `cnnzoo evaluate` writes into its run
 WORST = 16  # images in the grid
 PAIRS = 10  # confused pairs listed
 
@@ -125,14 +127,15 @@ def write_mistakes(
         return [json_path]
     images = _gather(dataset, worst, labels)
     pixels = np.clip(np.round(images / np.float32(rescale)), 0, 255).astype(np.uint8)
-    np.savez_compressed(
-        npz_path,
-        pixels=pixels,
-        indices=worst,
-        labels=labels[worst],
-        predicted=predicted[worst],
-        confidence=probabilities[worst, predicted[worst]],
-    )
+    with outputs.staged_file(npz_path) as temp:
+        np.savez_compressed(
+            temp,
+            pixels=pixels,
+            indices=worst,
+            labels=labels[worst],
+            predicted=predicted[worst],
+            confidence=probabilities[worst, predicted[worst]],
+        )
     from cnnzoo.visualization.explain_draw import display_image, draw_grid, short
 
     pictures = [display_image(image, rescale) for image in images]
@@ -147,6 +150,7 @@ def write_mistakes(
         f"{title}: most confident mistakes ({summary['num_mistakes']} of {len(labels)} wrong)",
         columns=min(4, len(pictures)),
         colours=["#b2182b"] * len(pictures),
+        kind=KIND,
     )
     return [json_path, npz_path, png_path]
 

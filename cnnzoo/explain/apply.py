@@ -1,7 +1,9 @@
 """`cnnzoo explain` and `cnnzoo featuremaps`: a run's model on the user's images, drawn.
 
 Images are read with `cnnzoo.data.pipeline.load_images`, exactly as `cnnzoo predict` and training
-preprocess them. Everything else comes from the run folder.
+preprocess them. Everything else comes from the run folder. Every file is written atomically
+(`outputs.staged_file`, `outputs.save_figure`): an interrupted command leaves no half-written
+picture or heatmap under its final name.
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ def explain_images(
     pictures, titles = [], []
     for path, image, heatmap, top in zip(readable, images, heatmaps, tops, strict=True):
         npy = explain.output_name(folder, path.stem, ".gradcam.npy", taken)
-        np.save(npy, heatmap)
+        with outputs.staged_file(npy) as temp:
+            np.save(temp, heatmap)
         shown = explain_draw.display_image(image, rescale)
         picture = None
         if grid:
@@ -110,11 +113,17 @@ def explain_images(
             titles.append(f"{path.name}\n{top[0][0]} {top[0][1]:.2f}")
         else:
             picture = npy.with_name(npy.name.replace(".npy", ".png"))
-            explain_draw.draw_explanation(shown, heatmap, top, picture, path.name, layer)
+            explain_draw.draw_explanation(
+                shown, heatmap, top, picture, path.name, layer, kind=EXPLAIN_DIR
+            )
         report.explanations.append(Explanation(path, top, layer, npy, picture))
     if grid:
         report.grid = explain_draw.draw_grid(
-            pictures, titles, folder / "gradcam-grid.png", f"{run.label}: Grad-CAM at {layer}"
+            pictures,
+            titles,
+            folder / "gradcam-grid.png",
+            f"{run.label}: Grad-CAM at {layer}",
+            kind=EXPLAIN_DIR,
         )
     return report
 
@@ -158,9 +167,9 @@ def feature_maps(
         zip(chosen, explain.activations(model, images[:1], chosen), strict=True), start=1
     ):
         path = folder / f"{stem}.{index:02d}-{name}.png"
-        files.append(explain_draw.draw_feature_maps(maps[0], path, f"{image.name}: {name}"))
+        title = f"{image.name}: {name}"
+        files.append(explain_draw.draw_feature_maps(maps[0], path, title, kind=FEATUREMAPS_DIR))
     conv, kernel = explain.first_conv_kernel(model)
-    files.append(
-        explain_draw.draw_filters(kernel, folder / f"filters-{conv}.png", f"{run.label} {conv}")
-    )
+    filters, title = folder / f"filters-{conv}.png", f"{run.label} {conv}"
+    files.append(explain_draw.draw_filters(kernel, filters, title, kind=FEATUREMAPS_DIR))
     return FeatureMaps(readable[0], list(chosen), files)

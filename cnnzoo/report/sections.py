@@ -59,7 +59,8 @@ def _gradcam_samples(run: RunFolder, split: str, model: Any) -> str:
         f"true {explain_draw.short(names[t])}\nsaid {explain_draw.short(names[p])}"
         for t, p in zip(saved["labels"], cam.class_indices, strict=False)
     ]
-    png = png_bytes(explain_draw.draw_grid, pictures, titles, columns=min(4, len(pictures)))
+    columns = min(4, len(pictures))
+    png = png_bytes(explain_draw.draw_grid, pictures, titles, columns=columns, kind=html.KIND)
     return html.figure(
         png, "Grad-CAM of the worst mistakes", f"Grad-CAM at {cam.layer} for the predicted class."
     )

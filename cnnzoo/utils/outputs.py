@@ -14,7 +14,8 @@ never by a substring of the content:
   since then is no longer cnnzoo's.
 Everything inside a run folder belongs to that run: only a command working on that run writes
 there, and over an existing file only at the command's documented place or of its own kind.
-Writes are atomic: a folder is built beside its destination and renamed into place.
+Writes are atomic: a folder is built beside its destination and renamed into place, a file
+(`staged_file`, `save_figure`) written under a hidden name beside it and renamed over it.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def _svg_creator(path: Path) -> str | None:
 
 EMBEDDED = {".html": _html_creator, ".htm": _html_creator, ".png": _png_creator}
 EMBEDDED[".svg"] = _svg_creator
+FIGURE_SUFFIXES = (".png", ".svg")  # the picture formats whose files carry cnnzoo's record
 
 
 def figure_metadata(path: Path, kind: str) -> dict[str, str]:
@@ -289,13 +291,21 @@ def staged_folder(path: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def staged_file(path: Path) -> Iterator[Path]:
-    """A temporary name beside `path` (same suffix) to write to; renamed to `path` on success."""
+    """A temporary name beside `path` (same suffix) to write to; renamed to `path` on success.
+
+    Whatever stops the write (a full disk, Ctrl-C) leaves nothing new under `path` and no
+    temporary file; a file-system error names `path`, not the hidden temporary name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         yield temp
         os.replace(temp, path)
+    except OSError as error:
+        if error.filename is None or Path(os.fsdecode(error.filename)) != temp:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
     finally:
         temp.unlink(missing_ok=True)
 

@@ -1,4 +1,7 @@
-"""Pictures of what a network sees: Grad-CAM overlays, feature-map grids, filter grids (Agg)."""
+"""Pictures of what a network sees: Grad-CAM overlays, feature-map grids, filter grids (Agg).
+
+Each drawing saves atomically, marked as the `kind` of output it is part of (`outputs`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from cnnzoo.utils.outputs import save_figure  # noqa: E402
 
 OVERLAY_ALPHA = 0.45
 MAX_CHANNELS = 64  # feature maps drawn per layer; the title says when there are more
@@ -44,8 +49,9 @@ def _show(axis, picture: np.ndarray, title: str = "") -> None:
         axis.set_title(title, fontsize=9)
 
 
-def _save(figure, path: Path, dpi: int = 110) -> Path:
-    figure.savefig(path, dpi=dpi)
+def _save(figure, path: Path, kind: str, dpi: int = 110) -> Path:
+    """Save atomically, marked as cnnzoo's `kind` output, and free the figure."""
+    save_figure(figure, path, kind, dpi=dpi)
     plt.close(figure)
     return path
 
@@ -57,6 +63,8 @@ def draw_explanation(
     path: Path,
     title: str,
     layer: str,
+    *,
+    kind: str,
 ) -> Path:
     """The image, its Grad-CAM overlay and the top-k probabilities side by side."""
     figure, axes = plt.subplots(
@@ -72,7 +80,7 @@ def draw_explanation(
     axes[2].set_xlim(0, 1.15)
     axes[2].set_xlabel("probability")
     axes[2].set_title(f"top {len(top)} classes", fontsize=9)
-    return _save(figure, path)
+    return _save(figure, path, kind)
 
 
 def _grid_shape(count: int, columns: int | None = None) -> tuple[int, int]:
@@ -88,6 +96,8 @@ def draw_grid(
     columns: int | None = None,
     tile: float = 2.4,
     colours: Sequence[str] | None = None,
+    *,
+    kind: str,
 ) -> Path:
     """Pictures in a labelled grid; `colours` sets each title's colour."""
     rows, cols = _grid_shape(len(pictures), columns)
@@ -104,10 +114,10 @@ def draw_grid(
             axis.title.set_color(colours[index])
     if suptitle:
         figure.suptitle(suptitle, fontsize=11)
-    return _save(figure, path)
+    return _save(figure, path, kind)
 
 
-def draw_feature_maps(maps: np.ndarray, path: Path, title: str) -> Path:
+def draw_feature_maps(maps: np.ndarray, path: Path, title: str, *, kind: str) -> Path:
     """One layer's activation maps [h, w, channels], each channel on its own scale."""
     channels = maps.shape[-1]
     shown = min(channels, MAX_CHANNELS)
@@ -128,7 +138,7 @@ def draw_feature_maps(maps: np.ndarray, path: Path, title: str) -> Path:
         f", first {shown} of {channels} channels" if shown < channels else f", {channels} channels"
     )
     figure.suptitle(f"{title} ({maps.shape[0]}x{maps.shape[1]}{more})", fontsize=10)
-    return _save(figure, path)
+    return _save(figure, path, kind)
 
 
 def filter_pictures(kernel: np.ndarray) -> list[np.ndarray]:
@@ -142,7 +152,7 @@ def filter_pictures(kernel: np.ndarray) -> list[np.ndarray]:
     return pictures
 
 
-def draw_filters(kernel: np.ndarray, path: Path, title: str) -> Path:
+def draw_filters(kernel: np.ndarray, path: Path, title: str, *, kind: str) -> Path:
     """The first convolution's learned filters, each scaled to its own range."""
     pictures = filter_pictures(kernel)
     rows, cols = _grid_shape(len(pictures), min(8, len(pictures)))
@@ -160,4 +170,4 @@ def draw_filters(kernel: np.ndarray, path: Path, title: str) -> Path:
     kh, kw, inputs, outputs = kernel.shape
     colour = "RGB" if inputs == 3 else ("grey" if inputs == 1 else f"mean of {inputs} inputs")
     figure.suptitle(f"{title}: {outputs} filters {kh}x{kw} ({colour})", fontsize=10)
-    return _save(figure, path)
+    return _save(figure, path, kind)
