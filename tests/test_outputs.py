@@ -4,8 +4,10 @@ Each writing command is run against the same hostile destinations: a folder or f
 user's, a run folder and a file inside one, and cnnzoo's own output of another kind. Each is
 refused with one `error:` line and exit code 1, and every file there is byte for byte what it
 was. A command's own earlier output of its kind is accepted where the command documents
-replacing it (export and download with --force). One tiny run on real digits is trained for
-the module; the commands run in this process, so TensorFlow starts once.
+replacing it (export and download with --force). `evaluate` writes into the run it evaluates,
+at its documented names: there a folder or cnnzoo's output of another kind is refused. A full
+disk that cuts a picture off leaves nothing under the picture's name. One tiny run on real
+digits is trained for the module; the commands run in this process, so TensorFlow starts once.
 """
 
 from __future__ import annotations
@@ -250,6 +252,14 @@ def test_train_never_replaces_a_run(world: World) -> None:
     line = refused(invoke("train", "-c", world.config, "-o", world.other_run))
     assert f"cnnzoo train --resume {world.other_run}" in line
     assert sha256_tree(world.other_run) == before
+
+
+def test_augment_preview_is_a_picture_that_records_its_writer(world: World, tmp_path: Path) -> None:
+    # Only PNG and SVG carry the record by which a later preview knows it may replace this one.
+    photo = tmp_path / "preview.jpg"
+    line = refused(invoke(*COMMANDS["augment preview"].args(world, photo)))
+    assert "must end in .png or .svg" in line and str(photo) in line, line
+    assert list(tmp_path.iterdir()) == []
 
 
 def _folder_at_a_file_name(world: World, run: Path, base: Path) -> Path:

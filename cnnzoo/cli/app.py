@@ -182,9 +182,9 @@ def download(
 def augment_preview(
     config: ConfigOption,
     set_: SetOption = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
-        "augment_preview.png"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="PNG or SVG file: new, or an earlier preview.")
+    ] = Path("augment_preview.png"),
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, max=32, help="Training images to show.")
     ] = 4,

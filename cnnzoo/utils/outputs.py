@@ -9,7 +9,7 @@ never by a substring of the content:
   `cnnzoo-output.json` inside it, naming the kind (and, where it will be replaced whole, the
   files it holds);
 - a single file by metadata embedded in it where the format has a place for it (an HTML report's
-  `<meta name="generator">`, a plot's PNG text chunk or SVG creator), else by a sidecar
+  `<meta name="generator">`, a picture's PNG text chunk or SVG creator), else by a sidecar
   `NAME.cnnzoo.json` beside it with its kind and the SHA-256 of what was written: a file changed
   since then is no longer cnnzoo's.
 Everything inside a run folder belongs to that run: only a command working on that run writes
