@@ -18,27 +18,24 @@ from pathlib import Path
 import benchkit
 from bench_peak import setup
 
+# Op group by pattern, first match wins, searched in a profiled TensorFlow op event
+# ("scope/name:Type"); a pattern ending in `[^:]*$` must be in the type, after the last colon.
+GROUPS = {
+    "Conv2DBackpropFilter[^:]*$": "convolution, weight gradient",
+    "Conv2DBackpropInput[^:]*$": "convolution, input gradient",
+    "Conv2D[^:]*$": "convolution, forward (+bias, ReLU)",
+    "batchnorm|moments|FusedBatchNorm": "batch norm, forward and gradient",
+    "MatMul[^:]*$": "dense (matmul)",
+    "Pool[^:]*$": "pooling, forward and gradient",
+    "adam|Adam|ResourceApply|AssignSub|AssignAdd|AddN|tmp_var": "optimizer updates, gradient sums",
+    "Relu[^:]*$": "ReLU gradient",
+}
+
 
 def group(op: str) -> str:
     """The op group a profiled TensorFlow op event ("scope/name:Type") belongs to."""
-    name, _, kind = op.rpartition(":")
-    if "Conv2DBackpropFilter" in kind:
-        return "convolution, weight gradient"
-    if "Conv2DBackpropInput" in kind:
-        return "convolution, input gradient"
-    if "Conv2D" in kind:
-        return "convolution, forward (+bias, ReLU)"
-    if re.search(r"batchnorm|moments|FusedBatchNorm", op):
-        return "batch norm, forward and gradient"
-    if "MatMul" in kind:
-        return "dense (matmul)"
-    if "Pool" in kind:
-        return "pooling, forward and gradient"
-    if re.search(r"adam|Adam|ResourceApply|AssignSub|AssignAdd|AddN|tmp_var", op):
-        return "optimizer updates, gradient sums"
-    if "Relu" in kind:
-        return "ReLU gradient"
-    return "other (loss, metrics, casts, copies)"
+    found = (name for pattern, name in GROUPS.items() if re.search(pattern, op))
+    return next(found, "other (loss, metrics, casts, copies)")
 
 
 def profile(name: str, steps: int, markdown: bool) -> str:

@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cnnzoo.cli.app import app
 from cnnzoo.datasets.synthetic import make_mnist_npz
 from cnnzoo.engine.devices import CPU_FLAGS_ENV
 
@@ -115,6 +117,20 @@ def private_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Pa
         return target / run_dir.relative_to(root)
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def evaluated_copy(private_run: Callable[[Path], Path]) -> Callable[[Path], tuple[Path, str]]:
+    """`evaluated_copy(run_dir)`: a private copy of a shared run after `cnnzoo evaluate` (on its
+    default split), and what the command printed."""
+
+    def evaluate(run_dir: Path) -> tuple[Path, str]:
+        copy = private_run(run_dir)
+        result = CliRunner().invoke(app, ["evaluate", str(copy)])
+        assert result.exit_code == 0, result.output
+        return copy, result.output
+
+    return evaluate
 
 
 @pytest.fixture(autouse=True)

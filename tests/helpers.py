@@ -24,6 +24,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     )
 
 
+def python_prints(code: str, cwd: Path | None = None) -> list[str]:
+    """The words a new Python interpreter prints running `code` in `cwd` (default: the
+    repository); fails, showing its stderr, if it exits non-zero."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd or REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def one_error_line(result: subprocess.CompletedProcess, code: int = 1) -> str:
     """The command failed with `code` and printed exactly one `error:` line and no traceback on
     stderr; that line."""

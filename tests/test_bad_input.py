@@ -105,6 +105,18 @@ HOLDOUT_SPACE = "data.validation_split: {type: float, low: 0.0, high: 0.2}\n"
 # Each value is fine with the base config; two of them together are not.
 CLASH_SPACE = "train.freeze_epochs: {choices: [0, 2]}\ntrain.warmup_epochs: {choices: [0, 3]}\n"
 RESNET_WEIGHTS = "model={{name: resnet18, weights: '{}'}}"  # weights: a resnet18 option
+
+
+def train(setting: str) -> tuple[str, ...]:
+    """`cnnzoo train` of the digits config with one more `--set`, into the folder R."""
+    return ("train", *C, "--set", setting, "--output", "R")
+
+
+def validate(setting: str) -> tuple[str, ...]:
+    """`cnnzoo config validate` of the digits config with one more `--set`."""
+    return ("config", "validate", *C[1:], "--set", setting)
+
+
 REFUSED = {
     "sweep without validation images": (
         ("sweep", *C, "--set", "data.validation_split=0", "--space", "s.yaml", "--trials", "3"),
@@ -134,49 +146,49 @@ REFUSED = {
         "train.init_from: NOT_A_RUN does not exist; point it at a completed cnnzoo run folder",
     ),
     "train from no run": (
-        ("train", *C, "--set", "train.init_from=NOT_A_RUN", "--output", "R"),
+        train("train.init_from=NOT_A_RUN"),
         "train.init_from: NOT_A_RUN does not exist; point it at a completed cnnzoo run folder",
     ),
     "validate a start from no run": (
-        ("config", "validate", *C[1:], "--set", "train.init_from=NOT_A_RUN"),
+        validate("train.init_from=NOT_A_RUN"),
         "train.init_from: NOT_A_RUN does not exist",
     ),
     "train from a folder that is not a run": (
-        ("train", *C, "--set", "train.init_from=notes", "--output", "R"),
+        train("train.init_from=notes"),
         "train.init_from: notes has no model.keras",
     ),
     "epochs past int64": (
-        ("train", *C, "--set", "train.epochs=100000000000000000000", "--output", "R"),
+        train("train.epochs=100000000000000000000"),
         "train.epochs: Input should be less than or equal to 100000. "
         "Received: 100000000000000000000",
     ),
     "a batch no machine holds": (
-        ("train", *C, "--set", "train.batch_size=10000000", "--output", "R"),
+        train("train.batch_size=10000000"),
         "train.batch_size: Input should be less than or equal to 65536",
     ),
     "images larger than any CNN's": (
-        ("train", *C, "--set", "data.image_size=[8193, 32]", "--output", "R"),
+        train("data.image_size=[8193, 32]"),
         "data.image_size: image_size must be two integers [height, width] from 1 to 8192",
     ),
     "an infinite learning rate (validate)": (
-        ("config", "validate", *C[1:], "--set", "train.learning_rate=.inf"),
+        validate("train.learning_rate=.inf"),
         "train.learning_rate: Input should be a finite number. Received: inf",
     ),
     "an infinite learning rate (train)": (
-        ("train", *C, "--set", "train.learning_rate=.inf", "--output", "R"),
+        train("train.learning_rate=.inf"),
         "train.learning_rate: Input should be a finite number. Received: inf",
     ),
     "a NaN in a range": (
-        ("config", "validate", *C[1:], "--set", "augment.brightness_range=[0.8, .nan]"),
+        validate("augment.brightness_range=[0.8, .nan]"),
         "augment.brightness_range.1: Input should be a finite number. Received: nan",
     ),
     "a Hugging Face handle without a name": (
-        ("config", "validate", *C[1:], "--set", RESNET_WEIGHTS.format("hf://")),
+        validate(RESNET_WEIGHTS.format("hf://")),
         "model.weights: a hf:// KerasHub preset handle has the form hf://OWNER/NAME. "
         "Received: 'hf://'",
     ),
     "a Kaggle handle without its variant": (
-        ("config", "validate", *C[1:], "--set", RESNET_WEIGHTS.format("kaggle://keras/resnetv1")),
+        validate(RESNET_WEIGHTS.format("kaggle://keras/resnetv1")),
         "a kaggle:// KerasHub preset handle has the form kaggle://OWNER/MODEL/keras/VARIANT",
     ),
     "explain an empty layer name": (

@@ -13,25 +13,22 @@ import yaml
 
 from cnnzoo import __version__
 
-from .helpers import REPO, run_cli
+from .helpers import REPO, python_prints, run_cli
+
+# What a new interpreter imports before a test's code: the CLI and Typer's runner, no command.
+CLI = "import sys\nfrom typer.testing import CliRunner\nfrom cnnzoo.cli.app import app\n"
 
 
 @pytest.mark.fast
 def test_help_and_config_validate_do_not_import_tensorflow() -> None:
     code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from cnnzoo.cli.app import app\n"
         "runner = CliRunner()\n"
         "assert runner.invoke(app, ['--help']).exit_code == 0\n"
         "r = runner.invoke(app, ['config', 'validate', 'configs/mnist_lenet.yaml'])\n"
         "assert r.exit_code == 0, r.output\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split() == ["False", "False"]
+    assert python_prints(CLI + code) == ["False", "False"]
 
 
 @pytest.mark.fast
@@ -121,19 +118,14 @@ def test_choice_enums_are_the_libraries_choices() -> None:
 
 def test_bad_choices_exit_2_before_tensorflow_loads(tmp_path: Path) -> None:
     code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from cnnzoo.cli.app import app\n"
         "for args in (['compare', 'R', '--sort', 'acc'], ['plot', 'R', '--format', 'gif'],\n"
         "             ['evaluate', 'R', '--split', 'tset'], ['export', 'R', '--format', 'h5']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    print(result.exit_code, repr(args[-1]) in result.output)\n"
         "print('tensorflow' in sys.modules, 'matplotlib' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split() == ["2", "True"] * 4 + ["False", "False"], result.stdout
+    printed = python_prints(CLI + code, tmp_path)
+    assert printed == ["2", "True"] * 4 + ["False", "False"], printed
 
 
 def test_one_handler_turns_library_errors_into_one_line(tmp_path: Path) -> None:

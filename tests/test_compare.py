@@ -20,12 +20,9 @@ from .trained_runs import mnist_run
 
 
 @pytest.fixture(scope="session")
-def mnist(tmp_path_factory, private_run):
+def mnist(tmp_path_factory, evaluated_copy):
     """A private copy of the shared mnist run, evaluated on its test split."""
-    run_dir = private_run(mnist_run(tmp_path_factory))
-    result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
-    assert result.exit_code == 0, result.output
-    return run_dir
+    return evaluated_copy(mnist_run(tmp_path_factory))[0]
 
 
 def _csv(mnist, monkeys, *options):

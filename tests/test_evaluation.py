@@ -22,11 +22,8 @@ from .trained_runs import directory_run
 
 
 @pytest.fixture(scope="session")
-def evaluated(mnist, private_run):
-    run_dir = private_run(mnist)
-    result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
-    assert result.exit_code == 0, result.output
-    return run_dir, result.output
+def evaluated(mnist, evaluated_copy):
+    return evaluated_copy(mnist)
 
 
 def test_evaluate_prints_a_readable_report_and_writes_files(evaluated):

@@ -20,6 +20,8 @@ from cnnzoo.evaluation import inspection
 from cnnzoo.models import MODELS, check_input_shape, parse_input_shape
 from cnnzoo.utils.errors import ConfigError
 
+from .helpers import python_prints
+
 NAMES = MODELS.names()
 CONFIGS = sorted((Path(__file__).parents[1] / "cnnzoo" / "configs").glob("*.yaml"))
 MNIST_SHAPE = (28, 28, 1)
@@ -210,9 +212,7 @@ def test_registry_and_config_checks_import_no_tensorflow() -> None:
         "check_input_shape('resnet18', (28, 28, 1), {'resize_to': 96}); "
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert python_prints(code) == ["[]"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[path.name for path in CONFIGS])
@@ -526,5 +526,4 @@ def test_models_help_imports_no_tensorflow() -> None:
         "result = CliRunner().invoke(app, ['models', '--help']); "
         "print(result.exit_code, 'inception-table' in result.output, 'tensorflow' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.stdout.split() == ["0", "True", "False"], result.stderr
+    assert python_prints(code) == ["0", "True", "False"]

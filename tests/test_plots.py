@@ -21,12 +21,9 @@ def mnist(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def monkeys(tmp_path_factory, private_run):
+def monkeys(tmp_path_factory, evaluated_copy):
     """A private copy of the shared monkeys run, evaluated (the plots redraw its files)."""
-    run_dir = private_run(monkeys_run(tmp_path_factory))
-    result = CliRunner().invoke(app, ["evaluate", str(run_dir)])
-    assert result.exit_code == 0, result.output
-    return run_dir
+    return evaluated_copy(monkeys_run(tmp_path_factory))[0]
 
 
 def _assert_png(path, min_size=(600, 400)):

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from .helpers import REPO, one_error_line, run_cli
 from .real_digits import write_digits
 from .standin_servers import free_port, program
 from .test_sweep import sweep_args, write_space
-from .tiny_runs import cli_env, finish, start_cli, tiny_config, wait_for_checkpoint
+from .tiny_runs import cli_env, finish, start_cli, tiny_config, wait_for, wait_for_checkpoint
 
 OTHER_HOST = "second-machine"
 
@@ -54,17 +53,14 @@ def start_elsewhere(prefix: list[str], *args: str) -> subprocess.Popen:
 
 def wait_for_a_checkpoint(trials: Path, process: subprocess.Popen, timeout: float = 240) -> Path:
     """The first trial folder under `trials` with an epoch's checkpoint (fail if `process` ends)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def trial() -> Path | None:
         for last in trials.glob("*/checkpoints/last.json"):
             if json.loads(last.read_text())["epoch"] >= 1:
                 return last.parent.parent
-        if process.poll() is not None:
-            out, err = process.communicate()
-            raise AssertionError(f"the sweep ended before training a trial:\n{out}\n{err}")
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"no trial checkpoint in {trials} within {timeout} s")
+        return None
+
+    return wait_for(trial, process, timeout, f"a trial checkpoint in {trials}")
 
 
 def table_rows(markdown: str) -> list[list[str]]:

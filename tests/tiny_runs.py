@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from .helpers import REPO
+
+T = TypeVar("T")
 
 IGNORED_COLUMNS = {"seconds"}  # wall time is the one history column that may differ
 
@@ -73,19 +76,32 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, s
     return process.returncode, out, err
 
 
+def wait_for(
+    found: Callable[[], T | None], process: subprocess.Popen, timeout: float, what: str
+) -> T:
+    """What `found()` returns once it is not None, polled every 0.1 s; fail if `process` ends
+    first (with its output) or after `timeout` seconds (killing it). `what` names the wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = found()
+        if value is not None:
+            return value
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"the process ended while waiting for {what}:\n{out}\n{err}")
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"waited {timeout} s for {what} in vain")
+
+
 def wait_for_checkpoint(run_dir: Path, epoch: int, process: subprocess.Popen, timeout=240) -> None:
     """Block until `run_dir` holds the checkpoint of `epoch` (fail if the process ends first)."""
     last = run_dir / "checkpoints" / "last.json"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if last.exists() and json.loads(last.read_text())["epoch"] >= epoch:
-            return
-        if process.poll() is not None:
-            out, err = process.communicate()
-            raise AssertionError(f"training ended before epoch {epoch}:\n{out}\n{err}")
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"no checkpoint for epoch {epoch} within {timeout} s")
+
+    def reached() -> bool | None:
+        return (last.exists() and json.loads(last.read_text())["epoch"] >= epoch) or None
+
+    wait_for(reached, process, timeout, f"the checkpoint of epoch {epoch} in {run_dir}")
 
 
 def read(run_dir: Path, name: str) -> Any:

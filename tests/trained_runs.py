@@ -7,6 +7,7 @@ conftest fails a test that changes one (`snapshot` here); tests that write take 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,62 +43,68 @@ def accept(run_dir: Path) -> None:
     _snapshots[run_dir] = snapshot(run_dir)
 
 
-def _train(root: Path, name: str, config: dict) -> Path:
-    config_file = root / f"{name}.yaml"
-    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    run_dir = root / "runs" / name
-    result = CliRunner().invoke(app, ["train", "-c", str(config_file), "-o", str(run_dir)])
-    assert result.exit_code == 0, result.output
-    accept(run_dir)
-    return run_dir
+def _trained_once(
+    factory: pytest.TempPathFactory,
+    key: str,
+    name: str,
+    data: Callable[[Path], dict],
+    train: dict,
+    **more: dict,
+) -> Path:
+    """Run `key`: a modern LeNet `cnnzoo train` fits on the `data:` that `data(root)` makes
+    (`train:` and any other sections as given), trained the first time a test asks for it."""
+    if key not in _trained:
+        root = factory.mktemp(key)
+        config = {
+            "name": name,
+            "output_dir": str(root / "runs"),
+            "data": data(root),
+            "model": {"name": "lenet", "variant": "modern"},
+            "train": train,
+            **more,
+        }
+        config_file = root / f"{name}.yaml"
+        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        run_dir = root / "runs" / name
+        result = CliRunner().invoke(app, ["train", "-c", str(config_file), "-o", str(run_dir)])
+        assert result.exit_code == 0, result.output
+        accept(run_dir)
+        _trained[key] = run_dir
+    return _trained[key]
 
 
 def mnist_run(factory: pytest.TempPathFactory) -> Path:
     """A LeNet trained for 3 short epochs on generated MNIST (600 train, 200 test images)."""
-    if "mnist" not in _trained:
-        root = factory.mktemp("mnist")
-        data = make_mnist_npz(root / "mnist.npz", num_train=600, num_test=200)
-        config = {
-            "name": "mnist_lenet",
-            "output_dir": str(root / "runs"),
-            "data": {"dataset": "mnist", "path": str(data)},
-            "model": {"name": "lenet", "variant": "modern"},
-            "train": {"epochs": 3, "batch_size": 32, "learning_rate": 0.003},
-            # The export tests compare float32 exports with this model at 1e-5; `auto` would
-            # train in mixed_bfloat16 on CPUs with native bf16.
-            "hardware": {"precision": "float32"},
-        }
-        _trained["mnist"] = _train(root, "mnist_lenet", config)
-    return _trained["mnist"]
+
+    def data(root: Path) -> dict:
+        path = make_mnist_npz(root / "mnist.npz", num_train=600, num_test=200)
+        return {"dataset": "mnist", "path": str(path)}
+
+    train = {"epochs": 3, "batch_size": 32, "learning_rate": 0.003}
+    # The export tests compare float32 exports with this model at 1e-5; `auto` would train in
+    # mixed_bfloat16 on CPUs with native bf16.
+    hardware = {"precision": "float32"}
+    return _trained_once(factory, "mnist", "mnist_lenet", data, train, hardware=hardware)
 
 
 def monkeys_run(factory: pytest.TempPathFactory) -> Path:
     """A LeNet trained for 2 epochs on a generated 10 Monkey Species folder at 32x32."""
-    if "monkeys" not in _trained:
-        root = factory.mktemp("monkeys")
-        data = make_monkeys_folder(root / "monkeys", train_per_class=6, val_per_class=3)
-        config = {
-            "name": "monkeys_lenet",
-            "output_dir": str(root / "runs"),
-            "data": {"dataset": "monkeys", "path": str(data), "image_size": [32, 32]},
-            "model": {"name": "lenet", "variant": "modern"},
-            "train": {"epochs": 2, "batch_size": 16, "learning_rate": 0.003},
-        }
-        _trained["monkeys"] = _train(root, "monkeys_lenet", config)
-    return _trained["monkeys"]
+
+    def data(root: Path) -> dict:
+        path = make_monkeys_folder(root / "monkeys", train_per_class=6, val_per_class=3)
+        return {"dataset": "monkeys", "path": str(path), "image_size": [32, 32]}
+
+    train = {"epochs": 2, "batch_size": 16, "learning_rate": 0.003}
+    return _trained_once(factory, "monkeys", "monkeys_lenet", data, train)
 
 
 def directory_run(factory: pytest.TempPathFactory) -> Path:
     """A LeNet trained for 1 epoch on a generated folder of three classes: cat, dog, fox."""
-    if "directory" not in _trained:
-        root = factory.mktemp("directory")
-        data = make_class_folder(root / "animals", ["cat", "dog", "fox"], 6, size=(32, 32))
-        config = {
-            "name": "animals_lenet",
-            "output_dir": str(root / "runs"),
-            "data": {"dataset": "directory", "path": str(data), "image_size": [32, 32]},
-            "model": {"name": "lenet", "variant": "modern"},
-            "train": {"epochs": 1, "batch_size": 8},
-        }
-        _trained["directory"] = _train(root, "animals_lenet", config)
-    return _trained["directory"]
+
+    def data(root: Path) -> dict:
+        path = make_class_folder(root / "animals", ["cat", "dog", "fox"], 6, size=(32, 32))
+        return {"dataset": "directory", "path": str(path), "image_size": [32, 32]}
+
+    return _trained_once(
+        factory, "directory", "animals_lenet", data, {"epochs": 1, "batch_size": 8}
+    )

@@ -148,52 +148,22 @@ class Commands(TyperGroup):
             raise typer.Exit(1) from None
 
 
-class PlotFormat(str, Enum):
-    """`cnnzoo plot --format` (plots.PLOT_FORMATS)."""
-
-    png = "png"
-    svg = "svg"
-
-
-class TableFormat(str, Enum):
-    """`cnnzoo compare --format` (tables.FORMATS)."""
-
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
+def choices(name: str, values: str) -> Any:
+    """A `str` Enum `name` whose members are the space-separated `values`, each its own value:
+    what Typer checks an option against."""
+    return Enum(name, {value: value for value in values.split()}, type=str, module=__name__)
 
 
-class ExportFormat(str, Enum):
-    """`cnnzoo export --format` (export.EXPORT_FORMATS)."""
-
-    savedmodel = "savedmodel"
-    tflite = "tflite"
-    onnx = "onnx"
-
-
-class Split(str, Enum):
-    """`cnnzoo evaluate --split` (runs.SPLITS)."""
-
-    test = "test"
-    validation = "validation"
-    train = "train"
-
-
-class SortColumn(str, Enum):
-    """`cnnzoo compare --sort`: a leaderboard column key (compare.COLUMNS)."""
-
-    run = "run"
-    model = "model"
-    dataset = "dataset"
-    parameters = "parameters"
-    multiply_adds = "multiply_adds"
-    best_val_accuracy = "best_val_accuracy"
-    best_epoch = "best_epoch"
-    test_accuracy = "test_accuracy"
-    epochs = "epochs"
-    status = "status"
-    seconds_per_epoch = "seconds_per_epoch"
-    images_per_second = "images_per_second"
+PlotFormat = choices("PlotFormat", "png svg")  # cnnzoo plot --format: plots.PLOT_FORMATS
+TableFormat = choices("TableFormat", "table markdown csv")  # compare --format: tables.FORMATS
+ExportFormat = choices("ExportFormat", "savedmodel tflite onnx")  # export.EXPORT_FORMATS
+Split = choices("Split", "test validation train")  # cnnzoo evaluate --split: runs.SPLITS
+# `cnnzoo compare --sort`: a leaderboard column key (compare.COLUMNS).
+SortColumn = choices(
+    "SortColumn",
+    "run model dataset parameters multiply_adds best_val_accuracy best_epoch test_accuracy "
+    "epochs status seconds_per_epoch images_per_second",
+)
 
 
 ConfigOption = Annotated[
@@ -206,6 +176,13 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a config value, e.g. train.epochs=5 (repeatable)."),
 ]
+
+
+def output_option(help_text: str) -> Any:
+    """The `--output`/`-o` option of a command that writes somewhere; the help names the default."""
+    return typer.Option("--output", "-o", help=help_text)
+
+
 RunArgument = Annotated[Path, typer.Argument(help="Run folder written by `cnnzoo train`.")]
 RunsArgument = Annotated[list[Path], typer.Argument(help="Run folders written by `cnnzoo train`.")]
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cnnzoo.cli.common import RunArgument, RunsArgument, needs_tensorflow
+from cnnzoo.cli.common import RunArgument, RunsArgument, needs_tensorflow, output_option
 
 
 def _layer_names(value: str | list[str] | None) -> str | list[str] | None:
@@ -26,8 +26,7 @@ def _layer_names(value: str | list[str] | None) -> str | list[str] | None:
 
 
 OutputOption = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Folder for the pictures (default: inside the run)."),
+    Path | None, output_option("Folder for the pictures (default: inside the run).")
 ]
 
 
@@ -91,11 +90,7 @@ def report(
     run_dirs: RunsArgument,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="HTML file (default: RUN/report.html, ./report.html for several).",
-        ),
+        output_option("HTML file (default: RUN/report.html, ./report.html for several)."),
     ] = None,
     gradcam: Annotated[
         bool,

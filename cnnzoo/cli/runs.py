@@ -17,6 +17,7 @@ from cnnzoo.cli.common import (
     Split,
     TableFormat,
     needs_tensorflow,
+    output_option,
 )
 
 
@@ -83,10 +84,8 @@ def plot(
     run_dirs: RunsArgument,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Curves file (default: RUN/history.png, or ./comparison.png for several runs).",
+        output_option(
+            "Curves file (default: RUN/history.png, or ./comparison.png for several runs)."
         ),
     ] = None,
     fmt: Annotated[PlotFormat, typer.Option("--format", help="Image format.")] = PlotFormat.png,
@@ -117,9 +116,7 @@ def compare(
 def export(
     run_dir: RunArgument,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="Export format.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Destination (default: RUN/export/).")
-    ] = None,
+    output: Annotated[Path | None, output_option("Destination (default: RUN/export/).")] = None,
     force: Annotated[
         bool,
         typer.Option(

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cnnzoo.cli.common import ConfigOption, SetOption
+from cnnzoo.cli.common import ConfigOption, SetOption, choices, output_option
 
-
-class Sampler(str, Enum):
-    """`cnnzoo sweep --sampler` (sweep_settings.SAMPLERS)."""
-
-    tpe = "tpe"
-    random = "random"
-    grid = "grid"
-
-
-class Pruner(str, Enum):
-    """`cnnzoo sweep --pruner` (sweep_settings.PRUNERS)."""
-
-    median = "median"
-    none = "none"
+Sampler = choices("Sampler", "tpe random grid")  # cnnzoo sweep --sampler: sweep_settings.SAMPLERS
+Pruner = choices("Pruner", "median none")  # cnnzoo sweep --pruner: sweep_settings.PRUNERS
 
 
 def sweep(
@@ -60,8 +47,7 @@ def sweep(
         str | None, typer.Option("--study", help="Study name (default: CONFIG-SPACE names).")
     ] = None,
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Sweep folder (default: OUTPUT_DIR/NAME-sweep-SPACE)."),
+        Path | None, output_option("Sweep folder (default: OUTPUT_DIR/NAME-sweep-SPACE).")
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Sampler seed (default: the config's seed).")

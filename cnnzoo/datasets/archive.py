@@ -22,7 +22,6 @@ from typing import Literal
 from pydantic import Field
 
 from cnnzoo.datasets.fetch import (
-    DownloadError,
     Fetched,
     data_home,
     download_command,
@@ -170,13 +169,15 @@ def download_archive(data: ArchiveData, force: bool = False, progress: bool = Tr
     if target.exists() and not force:
         return Fetched(target, False)
     with staging(target.parent, target.name) as temp:
-        try:
-            downloaded = download_file(url, sha256, temp, "download", progress)
-        except DownloadError as error:
-            raise CnnzooError(
-                f"Cannot download the archive from {url}: {error}. Check data.url (a file on "
-                "this machine works as file:///path/to/archive.zip)."
-            ) from None
+        downloaded = download_file(
+            url,
+            sha256,
+            temp,
+            "download",
+            progress,
+            what="the archive",
+            fix="Check data.url (a file on this machine works as file:///path/to/archive.zip).",
+        )
         extracted = temp / "extracted"
         root = unpack(downloaded, extracted, url)
         try:
@@ -206,10 +207,8 @@ def archive_root(data: ArchiveData) -> Path:
 class Archive(DatasetDefaults):
     """Class folders from a .zip/.tar.gz URL (data.url, data.sha256), unpacked into the cache."""
 
-    name = "archive"
     summary = "A .zip or .tar.gz of class folders at data.url, checked against data.sha256"
     schema = ArchiveData
-    evaluation_split = "validation"
 
     def fetch(self, data: ArchiveData, *, force: bool = False, progress: bool = True) -> Fetched:
         """Download, check and unpack the archive into the cache."""
@@ -242,7 +241,3 @@ class Archive(DatasetDefaults):
             "The archive has no validation images to test on: set data.validation_split > 0, "
             "or data.val_path, or put train/ and validation/ (or test/) folders in it.",
         )
-
-    def with_data_path(self, data: ArchiveData, path: Path) -> ArchiveData:
-        """Every image under `path` is held out: it becomes the validation (and test) folder."""
-        return data.model_copy(update={"path": str(path), "val_path": str(path)})

@@ -174,13 +174,23 @@ class PlainProgress:
         sys.stderr.flush()
 
 
-def download_file(url: str, sha256: str, folder: Path, name: str, progress: bool = True) -> Path:
+def download_file(
+    url: str, sha256: str, folder: Path, name: str, progress: bool, *, what: str, fix: str
+) -> Path:
     """Download `url` to `folder/name` with pooch and check its SHA-256; return the file.
 
-    Raises one-line errors for hash mismatches (`HashMismatch`), cut-short transfers and
-    unreachable servers; nothing is left at `folder/name` unless the hash matched. `file://`
-    URLs are copied (pooch has no downloader for them) and checked the same way.
+    Raises one-line errors: `HashMismatch`, or for a cut-short transfer or an unreachable server
+    "Cannot download `what` from `url`: the reason. `fix`". Nothing is left at `folder/name`
+    unless the hash matched. `file://` URLs are copied (pooch has no downloader for them) and
+    checked the same way.
     """
+    try:
+        return _retrieve(url, sha256, folder, name, progress)
+    except DownloadError as error:
+        raise CnnzooError(f"Cannot download {what} from {url}: {error}. {fix}") from None
+
+
+def _retrieve(url: str, sha256: str, folder: Path, name: str, progress: bool) -> Path:
     import pooch
     import requests
 

@@ -10,7 +10,6 @@ from typing import Literal
 import numpy as np
 
 from cnnzoo.datasets.fetch import (
-    DownloadError,
     Fetched,
     data_home,
     download_command,
@@ -46,14 +45,11 @@ def download_mnist(
         return Fetched(target, False)
     url = url or MNIST_URL
     with staging(target.parent, MNIST_FILE) as temp:
-        try:
-            fetched = download_file(url, expected, temp, MNIST_FILE, progress)
-        except DownloadError as error:
-            raise CnnzooError(
-                f"Cannot download MNIST from {url}: {error}. Download mnist.npz on a machine "
-                f"with access (e.g. `curl -O {MNIST_URL}`) and set data.path to it, or copy it "
-                f"to {target}."
-            ) from None
+        fix = (
+            f"Download mnist.npz on a machine with access (e.g. `curl -O {MNIST_URL}`) and set "
+            f"data.path to it, or copy it to {target}."
+        )
+        fetched = download_file(url, expected, temp, MNIST_FILE, progress, what="MNIST", fix=fix)
         os.replace(fetched, target)
     return Fetched(target, True)
 
@@ -216,7 +212,6 @@ def _some(values: np.ndarray, shown: int = 5) -> str:
 class Mnist(DatasetDefaults):
     """MNIST: 60,000 training and 10,000 test digits; validation is a seeded holdout."""
 
-    name = "mnist"
     summary = "MNIST handwritten digits: 60,000 train, 10,000 test, 28x28 grey (Keras mnist.npz)"
     schema = MnistData
     evaluation_split = "test"
@@ -228,7 +223,3 @@ class Mnist(DatasetDefaults):
     def split(self, data: MnistData, seed: int, split: str) -> tuple[Split | None, list[str]]:
         """The test arrays, or the training arrays minus (train) or only (validation) a holdout."""
         return mnist_split(mnist_file(data), split, data.validation_split, seed)
-
-    def with_data_path(self, data: MnistData, path: Path) -> MnistData:
-        """Read another mnist.npz-format file."""
-        return data.model_copy(update={"path": str(path)})

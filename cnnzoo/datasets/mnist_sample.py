@@ -11,11 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from cnnzoo.datasets.fetch import Fetched
 from cnnzoo.datasets.folders import Split
 from cnnzoo.datasets.mnist import local_mnist_file, mnist_split
 from cnnzoo.datasets.schema import DataConfig, DatasetDefaults, Fraction, ImageSize
-from cnnzoo.utils.errors import ConfigError
 
 SAMPLE_FILE = Path(__file__).with_name("bundled") / "mnist_sample.npz"
 LICENSE_FILE = SAMPLE_FILE.with_name("mnist_sample.LICENSE.md")
@@ -33,22 +31,11 @@ class MnistSampleData(DataConfig):
 class MnistSample(DatasetDefaults):
     """5,000 real MNIST digits inside the package; validation is a seeded holdout, as MNIST's."""
 
-    name = "mnist_sample"
     summary = "Real MNIST digits shipped inside cnnzoo: 4,000 train, 1,000 test, 28x28 grey"
     schema = MnistSampleData
     evaluation_split = "test"
-
-    def fetch(
-        self, data: MnistSampleData, *, force: bool = False, progress: bool = True
-    ) -> Fetched:
-        """Nothing to fetch: the sample ships with cnnzoo."""
-        raise ConfigError(f'Dataset "{self.name}" has nothing to download: it ships with cnnzoo.')
 
     def split(self, data: MnistSampleData, seed: int, split: str) -> tuple[Split | None, list[str]]:
         """A split of the shipped file (or of the mnist.npz-format file `data.path` names)."""
         path = local_mnist_file(data.path) if data.path else SAMPLE_FILE
         return mnist_split(path, split, data.validation_split, seed)
-
-    def with_data_path(self, data: MnistSampleData, path: Path) -> MnistSampleData:
-        """Read another mnist.npz-format file."""
-        return data.model_copy(update={"path": str(path)})

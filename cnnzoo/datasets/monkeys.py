@@ -182,10 +182,8 @@ def monkeys_root(data: DownloadableData) -> Path:
 class Monkeys(DatasetDefaults):
     """10 Monkey Species: Kaggle's training and validation folders; the test split is validation."""
 
-    name = "monkeys"
     summary = f"10 Monkey Species (Kaggle {MONKEYS_KAGGLE_REF}), training/validation folders"
     schema = MonkeysData
-    evaluation_split = "validation"
 
     def fetch(self, data: MonkeysData, *, force: bool = False, progress: bool = True) -> Fetched:
         """Download through the official kaggle client (needs a Kaggle token)."""
@@ -204,7 +202,3 @@ class Monkeys(DatasetDefaults):
                 "the Kaggle layout has n0..n9. Re-download with `cnnzoo download monkeys`."
             )
         return split_from_folders(split, files), [common_names[name] for name in folders]
-
-    def with_data_path(self, data: MonkeysData, path: Path) -> MonkeysData:
-        """Read another extracted copy (or the Kaggle zip)."""
-        return data.model_copy(update={"path": str(path)})

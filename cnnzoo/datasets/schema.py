@@ -9,11 +9,17 @@ the plugin's. `DatasetDefaults` reads those defaults back for the plugin object 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from cnnzoo.utils.errors import ConfigError
 from cnnzoo.utils.schema import MAX_IMAGE_SIDE, STRICT, UserPath  # noqa: F401 (UserPath re-exported)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cnnzoo.datasets.fetch import Fetched
 
 ImageSize = Annotated[list[int], Field(min_length=2, max_length=2)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -84,8 +90,15 @@ class DownloadableData(DataConfig):
 class DatasetDefaults:
     """A plugin's defaults and capabilities, read from its schema so they are declared once."""
 
-    name: str
+    summary: str
     schema: type[DataConfig]
+    # What `cnnzoo evaluate` reads by default; a dataset with a test split of its own says "test".
+    evaluation_split: str = "validation"
+
+    @property
+    def name(self) -> str:
+        """The registry key: the schema's `dataset: Literal["<name>"]` default."""
+        return self._default("dataset")
 
     def _default(self, key: str) -> Any:
         field = self.schema.model_fields.get(key)
@@ -115,6 +128,16 @@ class DatasetDefaults:
     def takes_url(self) -> bool:
         """Whether `data.url` / `data.sha256` (`--url`, `--sha256`) apply."""
         return "url" in self.schema.model_fields
+
+    def fetch(self, data: DataConfig, *, force: bool = False, progress: bool = True) -> Fetched:
+        """Refuse: a plugin that is not `downloadable` reads files that are already there."""
+        raise ConfigError(f'Dataset "{self.name}" has nothing to download. {self.summary}.')
+
+    def with_data_path(self, data: DataConfig, path: Path) -> DataConfig:
+        """`data` reading `path` instead; where the schema takes `val_path`, every image under
+        `path` is held out (it becomes the validation and test folder)."""
+        keys = [key for key in ("path", "val_path") if key in self.schema.model_fields]
+        return data.model_copy(update=dict.fromkeys(keys, str(path)))
 
     def unchecked(self, **values: Any) -> DataConfig:
         """This dataset's `data:` with `values`, required keys left None: for `cnnzoo download`,

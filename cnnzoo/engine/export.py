@@ -35,24 +35,6 @@ class ExportResult:
     max_difference: float | None  # None when the runtime to check it is not installed
 
 
-def float32_model(model):
-    """`model` itself, or for a mixed-precision model a float32 copy with the same weights.
-
-    TFLite has no float16 kernels for most ops, and float32 is what every runtime serves.
-    """
-    import keras
-
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
-        return model
-
-    def clone(layer):
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def _save_savedmodel(model, path: Path) -> None:
     model.export(str(path), format="tf_saved_model", verbose=False)
 
@@ -184,10 +166,13 @@ def export_run(
     An earlier export at the destination is replaced only with `force`; anything cnnzoo did
     not export (a folder of other files, a run's own files) never is.
     """
+    from cnnzoo.models.precision import as_float32  # Keras loads here, not on import
+
     run = open_run(run_dir)
     path = check_destination(run.path, fmt, output, force)
     model = run.load_model()
-    _write(float32_model(model), fmt, path, run.path)
+    # TFLite has no float16 kernels for most ops, and float32 is what every runtime serves.
+    _write(as_float32(model), fmt, path, run.path)
 
     predict = load_exported(path, fmt)
     if predict is None:

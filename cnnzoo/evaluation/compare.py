@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnnzoo.runs.files import best_epoch
 from cnnzoo.runs.folder import RunFolder, default_split, open_run
 from cnnzoo.utils.errors import CnnzooError
 from cnnzoo.utils.tables import FORMATS, render
 
-# Column key -> (header, best-first direction for --sort: True sorts high values first).
-COLUMNS: dict[str, tuple[str, bool]] = {
-    "run": ("run", False),
-    "model": ("model", False),
-    "dataset": ("dataset", False),
-    "parameters": ("parameters", False),
-    "multiply_adds": ("multiply-adds", False),
-    "best_val_accuracy": ("best val acc", True),
-    "best_epoch": ("best epoch", False),
-    "test_accuracy": ("test acc", True),
-    "epochs": ("epochs", True),
-    "status": ("status", False),
-    "seconds_per_epoch": ("s/epoch", False),
-    "images_per_second": ("images/s", True),
+
+class Column(NamedTuple):
+    """A leaderboard column: its header, and whether `--sort` ranks high values first."""
+
+    header: str
+    high_first: bool = False
+
+
+COLUMNS: dict[str, Column] = {
+    "run": Column("run"),
+    "model": Column("model"),
+    "dataset": Column("dataset"),
+    "parameters": Column("parameters"),
+    "multiply_adds": Column("multiply-adds"),
+    "best_val_accuracy": Column("best val acc", high_first=True),
+    "best_epoch": Column("best epoch"),
+    "test_accuracy": Column("test acc", high_first=True),
+    "epochs": Column("epochs", high_first=True),
+    "status": Column("status"),
+    "seconds_per_epoch": Column("s/epoch"),
+    "images_per_second": Column("images/s", high_first=True),
 }
 
 
@@ -110,7 +117,7 @@ def leaderboard(run_dirs: Sequence[str], sort: str = "best_val_accuracy") -> lis
     rows = [leaderboard_row(open_run(path)) for path in run_dirs]
     present = [row for row in rows if row[sort] is not None]
     absent = [row for row in rows if row[sort] is None]
-    present.sort(key=lambda row: row[sort], reverse=COLUMNS[sort][1])
+    present.sort(key=lambda row: row[sort], reverse=COLUMNS[sort].high_first)
     return present + absent
 
 
@@ -136,6 +143,6 @@ def format_leaderboard(rows: list[dict[str, Any]], fmt: str = "table") -> str:
     if fmt not in FORMATS:
         raise CnnzooError(f"--format must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
     keys = list(COLUMNS)
-    headers = keys if fmt == "csv" else [COLUMNS[key][0] for key in keys]
+    headers = keys if fmt == "csv" else [COLUMNS[key].header for key in keys]
     cells = [[format_cell(key, row[key], fmt) for key in keys] for row in rows]
     return render(headers, cells, fmt)

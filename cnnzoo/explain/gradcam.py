@@ -13,7 +13,6 @@ in float32 for the gradients, so the maps do not carry bfloat16 rounding.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnzoo.models.precision import as_float32
 from cnnzoo.utils.errors import ConfigError
 
 
@@ -88,31 +88,6 @@ def check_layers(model: keras.Model, names: list[str]) -> list[str]:
             f"Received: --layer {name}"
         )
     return names
-
-
-def _float32_config(value: Any) -> Any:
-    """A model config with every mixed-precision dtype policy replaced by float32."""
-    if isinstance(value, dict):
-        if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(
-            value.get("config"), dict
-        ):
-            return {**value, "config": {**value["config"], "name": "float32"}}
-        return {key: _float32_config(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_float32_config(item) for item in value]
-    if isinstance(value, str) and value.startswith("mixed_"):
-        return "float32"
-    return value
-
-
-def as_float32(model: keras.Model) -> keras.Model:
-    """`model` itself if it computes in float32, else a float32 copy with the same weights."""
-    if all(layer.compute_dtype in (None, "float32") for layer in model.layers):
-        return model
-    config = _float32_config(copy.deepcopy(model.get_config()))
-    clone = model.__class__.from_config(config)
-    clone.set_weights(model.get_weights())
-    return clone
 
 
 def _logits(model: keras.Model) -> tuple[keras.KerasTensor, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from cnnzoo.models.spec import ResizableOptions, register_model
+from cnnzoo.models.spec import IMAGENET, ResizableOptions, register_model
 
 if TYPE_CHECKING:
     import keras
@@ -34,8 +34,7 @@ class Options(ResizableOptions):
     schema=Options,
     summary="AlexNet: 11x11/4, 5x5 and three 3x3 convs, overlapping max pooling, 4096-4096",
     paper="Krizhevsky, Sutskever & Hinton 2012, ImageNet classification with deep CNNs",
-    default_input_shape=(224, 224, 3),
-    default_num_classes=1000,
+    benchmark=IMAGENET,
     min_input_size=67,  # 67 -> 15 (11x11/4) -> 7 -> 3 -> 1 (three 3x3/2 max pools)
     suggested_resize=224,
 )
@@ -43,13 +42,11 @@ def build(
     input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
 ) -> keras.Model:
     """Build AlexNet for `input_shape` images and `num_classes` classes."""
-    import keras  # here, so that the registry and config validation never load Keras
-    from keras import layers
+    from keras import layers  # here, so that the registry and configs never load Keras
 
-    from cnnzoo.models.blocks import apply_resize
+    from cnnzoo.models.blocks import classifier, image_input
 
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = apply_resize(inputs, resize_to)
+    inputs, x = image_input(input_shape, resize_to)
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
     x = layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2")(x)
@@ -61,8 +58,4 @@ def build(
     for index in (6, 7):
         x = layers.Dense(4096, activation="relu", name=f"fc{index}")(x)
         x = layers.Dropout(0.5, name=f"dropout{index}")(x)
-    # float32 softmax keeps probabilities exact under a mixed-precision policy.
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
-        x
-    )
-    return keras.Model(inputs, outputs, name="alexnet")
+    return classifier(inputs, x, num_classes, "alexnet")

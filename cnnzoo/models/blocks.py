@@ -24,6 +24,28 @@ def apply_resize(x: keras.KerasTensor, resize_to: int | None) -> keras.KerasTens
     return layers.Resizing(resize_to, resize_to, interpolation="bilinear", name="resize")(x)
 
 
+def image_input(
+    input_shape: tuple[int, int, int], resize_to: int | None = None
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """(the model's input "image", the images its first layer sees: resized if `resize_to`)."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    return inputs, apply_resize(inputs, resize_to)
+
+
+def classifier(
+    inputs: keras.KerasTensor, features: keras.KerasTensor, num_classes: int, name: str
+) -> keras.Model:
+    """The model `name` from `inputs` to a softmax over `num_classes` on `features`.
+
+    The softmax computes in float32, which keeps probabilities exact under a mixed-precision
+    policy.
+    """
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
+        features
+    )
+    return keras.Model(inputs, outputs, name=name)
+
+
 def apply_head(x: keras.KerasTensor, head: str) -> keras.KerasTensor:
     """The last feature map [batch, h, w, c] as the classifier's input: flattened [batch, h*w*c]
     ("flatten"), or each channel averaged over the positions [batch, c] ("global_average_pool",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from cnnzoo.models.spec import ResizableOptions, register_model
+from cnnzoo.models.spec import IMAGENET, ResizableOptions, register_model
 
 if TYPE_CHECKING:
     import keras
@@ -45,8 +45,7 @@ POOL_AFTER = {"3b": "pool3_3x3_s2", "4e": "pool4_3x3_s2"}
     schema=Options,
     summary="GoogLeNet: nine Inception blocks of four parallel paths, global average pooling",
     paper="Szegedy et al. 2015, Going deeper with convolutions",
-    default_input_shape=(224, 224, 3),
-    default_num_classes=1000,
+    benchmark=IMAGENET,
     min_input_size=1,  # "same" padding halves (rounding up) down to 1x1
     suggested_resize=96,
 )
@@ -54,13 +53,11 @@ def build(
     input_shape: tuple[int, int, int], num_classes: int, *, resize_to: int | None = None
 ) -> keras.Model:
     """Build GoogLeNet for `input_shape` images and `num_classes` classes."""
-    import keras  # here, so that the registry and config validation never load Keras
-    from keras import layers
+    from keras import layers  # here, so that the registry and configs never load Keras
 
-    from cnnzoo.models.blocks import apply_inception_block, apply_resize
+    from cnnzoo.models.blocks import apply_inception_block, classifier, image_input
 
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = apply_resize(inputs, resize_to)
+    inputs, x = image_input(input_shape, resize_to)
     x = layers.Conv2D(64, 7, strides=2, padding="same", activation="relu", name="conv1_7x7_s2")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_3x3_s2")(x)
     x = layers.Conv2D(64, 1, activation="relu", name="conv2_3x3_reduce")(x)
@@ -72,8 +69,4 @@ def build(
             x = layers.MaxPooling2D(3, strides=2, padding="same", name=POOL_AFTER[block])(x)
     x = layers.GlobalAveragePooling2D(name="pool5_global")(x)
     x = layers.Dropout(0.4, name="dropout")(x)
-    # float32 softmax keeps probabilities exact under a mixed-precision policy.
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
-        x
-    )
-    return keras.Model(inputs, outputs, name="googlenet")
+    return classifier(inputs, x, num_classes, "googlenet")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from cnnzoo.models.spec import ModelOptions, register_model
+from cnnzoo.models.spec import Benchmark, ModelOptions, register_model
 
 if TYPE_CHECKING:
     import keras
@@ -38,16 +38,16 @@ class Options(ModelOptions):
     schema=Options,
     summary="LeNet-5: two 5x5 conv + pooling stages, dense 120-84-classes",
     paper="LeCun et al. 1998, Gradient-based learning applied to document recognition",
-    default_input_shape=(28, 28, 1),
-    default_num_classes=10,
+    benchmark=Benchmark((28, 28, 1), 10),  # MNIST
     min_input_size=12,  # 12 -> 6 -> 2 (valid 5x5) -> 1
 )
 def build(
     input_shape: tuple[int, int, int], num_classes: int, *, variant: Variant = "classic"
 ) -> keras.Model:
     """Build LeNet-5 for `input_shape` images and `num_classes` classes."""
-    import keras  # here, so that the registry and config validation never load Keras
-    from keras import layers
+    from keras import layers  # here, so that the registry and configs never load Keras
+
+    from cnnzoo.models.blocks import classifier, image_input
 
     modern = variant == "modern"
     activation = "relu" if modern else "sigmoid"
@@ -58,8 +58,7 @@ def build(
             x = layers.BatchNormalization(name=f"{name}_bn")(x)
         return layers.Activation(activation, name=f"{name}_{activation}")(x)
 
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
+    inputs, x = image_input(input_shape)
     for index, (filters, padding) in enumerate([(6, "same"), (16, "valid")], start=1):
         x = layers.Conv2D(filters, 5, padding=padding, use_bias=not modern, name=f"conv{index}")(x)
         x = normalise_and_activate(x, f"conv{index}")
@@ -68,8 +67,4 @@ def build(
     for units in (120, 84):
         x = layers.Dense(units, use_bias=not modern, name=f"fc{units}")(x)
         x = normalise_and_activate(x, f"fc{units}")
-    # float32 softmax keeps probabilities exact under a mixed-precision policy.
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
-        x
-    )
-    return keras.Model(inputs, outputs, name="lenet")
+    return classifier(inputs, x, num_classes, "lenet")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator
 
 from cnnzoo.models import pretrained
-from cnnzoo.models.spec import ResizableOptions, register_model
+from cnnzoo.models.spec import IMAGENET, ResizableOptions, register_model
 
 if TYPE_CHECKING:
     import keras
@@ -50,8 +50,7 @@ BLOCKS_PER_STAGE = 2
     schema=Options,
     summary="ResNet-18: 7x7 stem, four stages of two basic residual blocks (64-512), GAP",
     paper="He et al. 2016, Deep residual learning for image recognition",
-    default_input_shape=(224, 224, 3),
-    default_num_classes=1000,
+    benchmark=IMAGENET,
     min_input_size=1,  # padded stride-2 layers halve (rounding up) down to 1x1
     suggested_resize=96,
 )
@@ -63,20 +62,19 @@ def build(
     weights: str | None = None,
 ) -> keras.Model:
     """Build ResNet-18 for `input_shape` images and `num_classes` classes, maybe pretrained."""
-    import keras  # here, so that the registry and config validation never load Keras
-    from keras import layers
+    from keras import layers  # here, so that the registry and configs never load Keras
 
     from cnnzoo.models import presets
     from cnnzoo.models.blocks import (
         apply_basic_block,
-        apply_resize,
+        classifier,
+        image_input,
         resnet_kernel_initializer,
         torch_batch_norm,
     )
 
     preset = presets.load_preset("resnet18", weights) if weights else None
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = apply_resize(inputs, resize_to)
+    inputs, x = image_input(input_shape, resize_to)
     if preset and input_shape[-1] == 1:
         # Grey images: the channel repeated as R, G and B, so the pretrained model sees exactly
         # the grey image it would see in colour. (timm's adapt_input_conv sums conv1's RGB
@@ -107,11 +105,7 @@ def build(
                 x, filters, stride=stride if block == 0 else 1, name=f"layer{stage}_{block}"
             )
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-    # float32 softmax keeps probabilities exact under a mixed-precision policy.
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
-        x
-    )
-    model = keras.Model(inputs, outputs, name="resnet18")
+    model = classifier(inputs, x, num_classes, "resnet18")
     if preset:
         presets.copy_backbone(preset, model)
     return model

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, NamedTuple, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -54,6 +54,17 @@ class ResizableOptions(ModelOptions):
         )
 
 
+class Benchmark(NamedTuple):
+    """The images and classes a network was designed for: its default input and class count."""
+
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+# ImageNet-1k at the 224x224 crops AlexNet, GoogLeNet and ResNet were trained on.
+IMAGENET = Benchmark((224, 224, 3), 1000)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What the CLI and the config need to know about an architecture before building it."""
@@ -61,14 +72,23 @@ class ModelSpec:
     name: str
     summary: str
     paper: str
-    default_input_shape: tuple[int, int, int]
-    default_num_classes: int
+    benchmark: Benchmark
     # The smallest height and width the layers accept (after `resize_to`, when set).
     min_input_size: int
     schema: type[ModelOptions]
     build: Callable[..., Any]
     # The `resize_to` the book uses when it feeds this network 28x28 digits, if any.
     suggested_resize: int | None = None
+
+    @property
+    def default_input_shape(self) -> tuple[int, int, int]:
+        """The benchmark's image shape: what `cnnzoo models` counts the network at."""
+        return self.benchmark.input_shape
+
+    @property
+    def default_num_classes(self) -> int:
+        """The benchmark's number of classes."""
+        return self.benchmark.num_classes
 
     @property
     def options(self) -> dict[str, Any]:
@@ -109,8 +129,7 @@ def register_model(
     schema: type[ModelOptions],
     summary: str,
     paper: str,
-    default_input_shape: tuple[int, int, int],
-    default_num_classes: int,
+    benchmark: Benchmark,
     min_input_size: int,
     suggested_resize: int | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -119,15 +138,7 @@ def register_model(
     def register(build: Callable[..., Any]) -> Callable[..., Any]:
         name = schema.model_fields["name"].default
         spec = ModelSpec(
-            name=name,
-            summary=summary,
-            paper=paper,
-            default_input_shape=default_input_shape,
-            default_num_classes=default_num_classes,
-            min_input_size=min_input_size,
-            schema=schema,
-            build=build,
-            suggested_resize=suggested_resize,
+            name, summary, paper, benchmark, min_input_size, schema, build, suggested_resize
         )
         MODELS.register(name)(spec)
         return build

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from cnnzoo.models.spec import ModelOptions, register_model
+from cnnzoo.models.spec import Benchmark, ModelOptions, register_model
 
 if TYPE_CHECKING:
     import keras
@@ -61,8 +61,7 @@ def block_layout(blocks: int, width: float) -> list[tuple[int, str]]:
     schema=Options,
     summary="The chapter's Code Tutorial CNN: three conv-BN-pool blocks (32/64/128), dense 128",
     paper="CNN chapter, Code Tutorial (10 Monkey Species, Keras)",
-    default_input_shape=(128, 128, 3),
-    default_num_classes=10,
+    benchmark=Benchmark((128, 128, 3), 10),  # 10 Monkey Species at the tutorial's size
     min_input_size=13,  # 13 -> 7 -> 5 -> 3 -> 1: the two valid 3x3 convs need 3 pixels each
 )
 def build(
@@ -74,13 +73,11 @@ def build(
     blocks: int = 3,
 ) -> keras.Model:
     """Build the Code Tutorial CNN for `input_shape` images and `num_classes` classes."""
-    import keras  # here, so that the registry and config validation never load Keras
-    from keras import layers
+    from keras import layers  # here, so that the registry and configs never load Keras
 
-    from cnnzoo.models.blocks import apply_head, fused_batch_norm
+    from cnnzoo.models.blocks import apply_head, classifier, fused_batch_norm, image_input
 
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
+    inputs, x = image_input(input_shape)
     for index, (filters, padding) in enumerate(block_layout(blocks, width), 1):
         # As in the tutorial: ReLU inside the convolution, then batch normalisation.
         x = layers.Conv2D(filters, 3, padding=padding, activation="relu", name=f"conv{index}")(x)
@@ -89,8 +86,4 @@ def build(
     x = apply_head(x, head)
     x = layers.Dense(128, activation="relu", name="dense")(x)
     x = layers.Dropout(0.25, name="dropout")(x)
-    # float32 softmax keeps probabilities exact under a mixed-precision policy.
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
-        x
-    )
-    return keras.Model(inputs, outputs, name="tutorial_cnn")
+    return classifier(inputs, x, num_classes, "tutorial_cnn")

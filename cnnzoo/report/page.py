@@ -129,7 +129,7 @@ def _comparison(folders: list[RunFolder]) -> str:
     keys = list(COLUMNS)
     cells = [[format_cell(key, row[key], "table") for key in keys] for row in rows]
     numeric = {i for i, key in enumerate(keys) if key not in ("run", "model", "dataset")}
-    parts = ["<h2>Comparison</h2>", html.table([COLUMNS[k][0] for k in keys], cells, numeric)]
+    parts = ["<h2>Comparison</h2>", html.table([COLUMNS[k].header for k in keys], cells, numeric)]
     kept = [run for run in folders if run.history()]
     if kept:
         labels = unique_labels(kept)
