@@ -120,6 +120,17 @@ def test_grid_needs_finite_values(tmp_path, mnist_npz):
     assert "grid needs a finite set of values" in result.stderr
 
 
+def test_a_heartbeat_grace_under_four_seconds_is_refused(tmp_path, mnist_npz):
+    config = tiny_config(tmp_path, mnist_npz)
+    result = run_cli(
+        "sweep", "-c", str(config), "--space", str(write_space(tmp_path)),
+        "--heartbeat-grace", "1", "-o", str(tmp_path / "sweep"),
+    )  # fmt: skip
+    line = one_error_line(result, 2)
+    assert "--heartbeat-grace" in line and "4" in line, line
+    assert not (tmp_path / "sweep").exists()
+
+
 def sweep_args(config: Path, space: Path, folder: Path, trials: int) -> list[str]:
     return ["sweep", "-c", str(config), "--space", str(space), "--trials", str(trials),
             "-o", str(folder)]  # fmt: skip

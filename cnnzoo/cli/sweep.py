@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cnnzoo.cli.common import ConfigOption, SetOption, choices, output_option
+from cnnzoo.sweep.storage import GRACE_SECONDS, MIN_GRACE_SECONDS
 
 Sampler = choices("Sampler", "tpe random grid")  # cnnzoo sweep --sampler: sweep_settings.SAMPLERS
 Pruner = choices("Pruner", "median none")  # cnnzoo sweep --pruner: sweep_settings.PRUNERS
@@ -52,6 +53,15 @@ def sweep(
     seed: Annotated[
         int | None, typer.Option("--seed", help="Sampler seed (default: the config's seed).")
     ] = None,
+    heartbeat_grace: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat-grace",
+            min=MIN_GRACE_SECONDS,
+            help="Seconds without a heartbeat after which another process's trial is taken "
+            "for dead and retried (use the same value in every process of a study).",
+        ),
+    ] = GRACE_SECONDS,
 ) -> None:
     """Search hyperparameters: train trials (each a run folder), prune, rank, write best.yaml.
 
@@ -74,6 +84,7 @@ def sweep(
         study=study,
         output=output,
         seed=seed,
+        heartbeat_grace=heartbeat_grace,
     )
     prepared = prepare(settings)
     typer.echo(f"Sweep folder: {prepared.folder} (study {prepared.study_name!r})")

@@ -10,6 +10,7 @@ import optuna
 
 from cnnzoo.config.schema import Config
 from cnnzoo.sweep.space import Space
+from cnnzoo.sweep.storage import GRACE_SECONDS
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
@@ -30,6 +31,7 @@ class SweepSettings:
     study: str | None = None
     output: Path | None = None
     seed: int | None = None
+    heartbeat_grace: float = GRACE_SECONDS
 
 
 @dataclass

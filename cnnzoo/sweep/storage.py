@@ -1,28 +1,39 @@
 """The database a sweep's study lives in: an SQLite file, or any RDB URL several machines share.
 
-Every trial's process records a heartbeat; a trial without one for GRACE_SECONDS is failed and
-queued again with the same parameters (up to MAX_RETRIES times), by whichever process looks next.
+Every trial's process records a heartbeat; a trial without one for its grace period (`cnnzoo sweep
+--heartbeat-grace`, GRACE_SECONDS by default) is failed and queued again with the same parameters
+(up to MAX_RETRIES times), by whichever process looks next.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from typing import TYPE_CHECKING, Any
 
 from cnnzoo.utils.errors import ConfigError
 
-HEARTBEAT_SECONDS = 10  # a trial's process records it is alive this often ...
-GRACE_SECONDS = 40  # ... and is taken for dead (from another machine) after this long without
+if TYPE_CHECKING:
+    import optuna
+
+GRACE_SECONDS = 40  # a trial's process silent this long is taken for dead (from another machine)
+MIN_GRACE_SECONDS = 4  # a heartbeat every second at the least
 MAX_RETRIES = 3  # times one trial's parameters are retried after its process died
 
 
-def open_storage(url: str) -> Any:
-    """Optuna's RDB storage at `url`, with heartbeats that fail and retry dead trials."""
+def heartbeat_seconds(grace: float) -> int:
+    """How often a trial's process records it is alive: four heartbeats per grace period."""
+    return max(1, int(grace // 4))
+
+
+def open_storage(url: str, grace: float = GRACE_SECONDS) -> Any:
+    """Optuna's RDB storage at `url`, with heartbeats that fail and retry dead trials.
+
+    A trial whose process sent no heartbeat for `grace` seconds is taken for dead; every process
+    sharing a study should use the same grace (each judges the others' trials by its own).
+    """
+    import optuna
     import sqlalchemy.exc
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     if url.startswith("sqlite"):
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
@@ -33,8 +44,8 @@ def open_storage(url: str) -> Any:
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
+                heartbeat_interval=heartbeat_seconds(grace),
+                grace_period=int(grace),
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                     max_retry=MAX_RETRIES, inherit_intermediate_values=True
                 ),
@@ -81,8 +92,12 @@ def _hide_password(url: str) -> str:
 def fail_stale_trials(study: optuna.Study) -> list[int]:
     """Fail and queue again the running trials whose heartbeat stopped; their numbers.
 
-    Such a trial's process, on any machine, died (or lost the database) GRACE_SECONDS ago.
+    Such a trial's process, on any machine, died (or lost the database) at least its grace
+    period ago.
     """
+    import optuna
+    from optuna.trial import TrialState
+
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     optuna.storages.fail_stale_trials(study)
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))

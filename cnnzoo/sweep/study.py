@@ -75,9 +75,11 @@ def prepare(settings: SweepSettings) -> Sweep:
     adopting = earlier is None and sweep_folder.is_older_sweep(folder)
     if settings.storage is None:
         folder.mkdir(parents=True, exist_ok=True)
-        storage = sweep_storage.open_storage(f"sqlite:///{(folder / STUDY_FILE).resolve()}")
+        storage = sweep_storage.open_storage(
+            f"sqlite:///{(folder / STUDY_FILE).resolve()}", settings.heartbeat_grace
+        )
     else:
-        storage = sweep_storage.open_storage(settings.storage)
+        storage = sweep_storage.open_storage(settings.storage, settings.heartbeat_grace)
         folder.mkdir(parents=True, exist_ok=True)
     if adopting:
         sweep_folder.check_adopted(folder, optuna.get_all_study_names(storage), study_name)
@@ -167,13 +169,14 @@ def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
     timeout = sweep.settings.timeout
     waiting_said = False
     failures_in_a_row = 0
+    grace = sweep.settings.heartbeat_grace
     while True:
         study = sweep.study()
         for number in fail_dead_local_trials(sweep, study):
             log(f"Trial {number} was interrupted (its process died); it will be resumed.")
         for number in sweep_storage.fail_stale_trials(study):
             log(
-                f"Trial {number} sent no heartbeat for {sweep_storage.GRACE_SECONDS} s (its "
+                f"Trial {number} sent no heartbeat for {grace:g} s (its "
                 "process or machine died); it will be resumed."
             )
         counts = count(study)
@@ -188,7 +191,7 @@ def run(sweep: Sweep, log: Callable[[str], None] = print) -> optuna.Study:
             if not waiting_said:
                 log(f"Waiting for {counts.running} running trial(s) of other processes to finish.")
                 waiting_said = True
-            time.sleep(sweep_storage.HEARTBEAT_SECONDS / 2)
+            time.sleep(sweep_storage.heartbeat_seconds(grace) / 2)
             continue
         # Seeded per trial, so a lone process is reproducible; processes running side by side
         # (others have trials running) draw differently.
