@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +33,11 @@ def test_the_readme_documents_the_three_tiers() -> None:
 
 
 def test_fast_selects_only_fast_tests_covering_the_quick_concerns() -> None:
-    fast = _pytest("--fast", "--collect-only", "-q").stdout.splitlines()
-    marked = _pytest("-m", "fast", "--collect-only", "-q").stdout.splitlines()
-    everything = _pytest("-m", "", "--collect-only", "-q").stdout.splitlines()
+    # Three collections at once (each imports TensorFlow with the test modules).
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        selections = [("--fast",), ("-m", "fast"), ("-m", "")]
+        collected = pool.map(lambda tier: _pytest(*tier, "--collect-only", "-q"), selections)
+        fast, marked, everything = (result.stdout.splitlines() for result in collected)
     tests = [line for line in fast if "::" in line]
     assert tests == [line for line in marked if "::" in line]
     assert 0 < len(tests) < len([line for line in everything if "::" in line])
