@@ -107,9 +107,11 @@ def train(
 
         cfg = load_new_run_config(config, set_ or [])
         check_new_run_dir(cfg, output)  # before the data is read and TensorFlow starts
+    from cnnzoo.engine import timings
     from cnnzoo.utils.native_logs import filtered_stderr, quiet_native_logs
 
-    with quiet_native_logs():
+    timings.mark("config checked")
+    with quiet_native_logs(), timings.phase("imports"):
         from cnnzoo.engine.training import RunInterrupted, train_from_config
     try:
         with filtered_stderr():
@@ -117,9 +119,10 @@ def train(
                 cfg, resume or output, resume=resume is not None, log=typer.echo
             )
             if run_dir is not None:  # the chief: the run's page beside its files
-                from cnnzoo.report.page import report_after_training
+                with timings.phase("report page"):
+                    from cnnzoo.report.page import report_after_training
 
-                report_after_training(run_dir)
+                    report_after_training(run_dir)
     except RunInterrupted as stop:
         typer.secho(str(stop), fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(stop.exit_code) from None
@@ -222,4 +225,25 @@ def main() -> None:
         app(prog_name="cnnzoo")
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
-        sys.exit(130)
+        _exit(130)
+    except SystemExit as done:
+        _exit(done.code)
+
+
+def _exit(code: int | str | None) -> None:
+    """End the process with `code`. Once TensorFlow is loaded, without the interpreter's
+    teardown: its objects' destructors take seconds after the command has finished (measured by
+    scripts/bench_startup.py); threads are joined and exit handlers run first, so nothing written
+    is lost."""
+    import atexit
+    import threading
+
+    if "tensorflow" not in sys.modules or not isinstance(code, int | None):
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
