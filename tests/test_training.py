@@ -248,3 +248,16 @@ def test_steps_per_execution_trains_the_same_steps(mnist_npz: Path, tmp_path: Pa
     with pytest.raises(CnnzooError, match=r"NaN or infinite at epoch 1, steps? [\d-]+"):
         train_from_config(config, tmp_path / "nan", log=lambda line: None)
     assert read(tmp_path / "nan", "run.json")["status"] == "failed"
+
+
+def test_the_best_checkpoint_is_the_best_epochs_model(mnist_npz: Path, tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, mnist_npz, hardware={"deterministic": True})
+    run_dir = train_from_config(load_config(config), tmp_path / "run", log=lambda line: None)
+    state = runs.last_checkpoint(run_dir)
+    assert state is not None and state.best.epoch == 2  # this seeded run improves every epoch
+    folder = run_dir / runs.CHECKPOINT_DIR
+    best = (folder / runs.BEST_CHECKPOINT).read_bytes()
+    assert best == (folder / runs.checkpoint_file(2)).read_bytes()
+    model = keras.models.load_model(folder / runs.BEST_CHECKPOINT)
+    assert int(model.optimizer.iterations) == 6  # 2 epochs x 3 steps, optimizer state kept
+    assert not list(folder.glob(".*partial*"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import signal
 import threading
 import time
@@ -199,11 +200,13 @@ class Checkpointer(keras.callbacks.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         value = logs.get(self.monitor)
         with signals_deferred(), timings.phase(f"epoch {epoch + 1} checkpoint"):
-            if value is not None and (self.best.value is None or value > self.best.value):
-                self.best = runs.Best(self.monitor, float(value), epoch + 1)
-                save_model(self.model, self.folder / runs.BEST_CHECKPOINT)
             name = runs.checkpoint_file(epoch + 1)
             save_model(self.model, self.folder / name)
+            if value is not None and (self.best.value is None or value > self.best.value):
+                self.best = runs.Best(self.monitor, float(value), epoch + 1)
+                _copy_file(
+                    self.folder / name, self.folder / runs.BEST_CHECKPOINT
+                )  # not saved twice
             state = runs.CheckpointState(
                 epoch=epoch + 1,
                 checkpoint=name,
@@ -218,6 +221,13 @@ class Checkpointer(keras.callbacks.Callback):
             for old in self.folder.glob("epoch-*.keras"):
                 if old.name != name:
                     old.unlink(missing_ok=True)
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy `source` over `target` so that readers never see a half-written file."""
+    partial = target.with_name(f".{target.name}.partial.keras")  # what on_train_begin clears
+    shutil.copyfile(source, partial)
+    partial.replace(target)
 
 
 def _stateful_callbacks(config: Config, split: str) -> dict[str, keras.callbacks.Callback]:
