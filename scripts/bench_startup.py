@@ -191,7 +191,9 @@ def imports(markdown: bool) -> str:
     cells = []
     for package, seconds in sorted(own.items(), key=lambda item: -item[1])[:12]:
         # importtime prints a module after what it imported: its importer is the next line up.
-        index = next(i for i, row in enumerate(rows) if row[3].split(".")[0] == package)
+        # The package's costliest import, and who asked for it.
+        mine = [i for i, row in enumerate(rows) if row[3].split(".")[0] == package]
+        index = max(mine, key=lambda i: rows[i][1])
         chain, indent = [], rows[index][2]
         for _, _, level, name in rows[index + 1 :]:
             if level < indent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import subprocess
 import sys
@@ -261,3 +262,24 @@ def test_the_best_checkpoint_is_the_best_epochs_model(mnist_npz: Path, tmp_path:
     model = keras.models.load_model(folder / runs.BEST_CHECKPOINT)
     assert int(model.optimizer.iterations) == 6  # 2 epochs x 3 steps, optimizer state kept
     assert not list(folder.glob(".*partial*"))
+
+
+def test_the_timing_record_names_each_phase_when_asked(
+    mnist_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(tiny_config(tmp_path, mnist_npz))
+    train_from_config(config, tmp_path / "quiet", log=lambda line: None)
+    assert not list(tmp_path.rglob("*.jsonl"))  # nothing recorded unless asked
+    record = tmp_path / "timings.jsonl"
+    monkeypatch.setenv("CNNZOO_TIMINGS", str(record))
+    train_from_config(config, tmp_path / "run", log=lambda line: None)
+    phases = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    names = [phase["phase"] for phase in phases]
+    for name in ("device planning", "data decode and cache fill", "model build and compile",
+                 "epoch 1 first step", "epoch 1 batch-norm statistics", "epoch 2 checkpoint",
+                 "epoch 2 end", "final save", "history plot", "run folder finish"):  # fmt: skip
+        assert name in names, names
+    assert (
+        names.index("epoch 1 first step") < names.index("epoch 2 end") < names.index("final save")
+    )
+    assert all(phase["start"] <= phase["end"] for phase in phases)
