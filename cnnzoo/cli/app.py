@@ -9,6 +9,7 @@ TensorFlow is imported lazily inside the commands that need it, so `cnnzoo --hel
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import warnings
@@ -221,29 +222,31 @@ app.command()(cli_sweep.sweep)
 
 def main() -> None:
     """Console-script entry point."""
+    atexit.register(_skip_teardown)  # registered first, so it runs after every other handler
     try:
         app(prog_name="cnnzoo")
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
-        _exit(130)
+        _exit_code["code"] = 130
+        sys.exit(130)
     except SystemExit as done:
-        _exit(done.code)
+        _exit_code["code"] = done.code
+        raise
 
 
-def _exit(code: int | str | None) -> None:
-    """End the process with `code`. Once TensorFlow is loaded, without the interpreter's
-    teardown: its objects' destructors take seconds after the command has finished (measured by
-    scripts/bench_startup.py); threads are joined and exit handlers run first, so nothing written
-    is lost."""
-    import atexit
-    import threading
+_exit_code: dict[str, object] = {}  # how main() ended, for _skip_teardown
 
-    if "tensorflow" not in sys.modules or not isinstance(code, int | None):
-        sys.exit(code)
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
+
+def _skip_teardown() -> None:
+    """After the exit handlers, end the process without the interpreter's teardown once
+    TensorFlow is loaded: its objects' destructors take seconds after the command has finished
+    (scripts/bench_startup.py, "exit after the last line"). Threads were joined and every exit
+    handler has run, so nothing written is lost. Only when main() ended with an exit code."""
+    code = _exit_code.get("code", "unknown")
+    if "tensorflow" not in sys.modules or not (code is None or isinstance(code, int)):
+        return
+    from os import _exit as exit_now  # documented stdlib: exit without the interpreter's cleanup
+
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code or 0)
+    exit_now(code or 0)
