@@ -222,7 +222,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="keep data and runs here")
     args = benchkit.arguments(parser).parse_args()
     if args.quick:
-        args.repeats, args.epochs, args.per_class, args.val_per_class = 1, 1, 3, 1
+        # Two epochs: Keras prints no "Epoch 1/1" line for a single one.
+        args.repeats, args.epochs, args.per_class, args.val_per_class = 1, 2, 3, 1
         args.size = [48, 64]
         args.set = [*args.set, "train.steps_per_epoch=2"]
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="cnnzoo-startup-"))).resolve()
