@@ -227,6 +227,7 @@ def main() -> None:
         args.size = [48, 64]
         args.set = [*args.set, "train.steps_per_epoch=2"]
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="cnnzoo-startup-"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
     say = lambda text: benchkit.say(text, args.markdown)  # noqa: E731
     say(f"{args.epochs} epochs, {args.repeats} repeats back to back; {benchkit.machine()}")
     if args.imports:
