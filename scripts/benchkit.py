@@ -81,6 +81,8 @@ class Process:
     cpu: float
     marks: list[tuple[float, float]] = field(default_factory=list)  # (wall s, CPU s) since start
     output: str = ""
+    started: float = 0.0  # Unix time (time.time()) at the start, to place the child's own stamps
+    lines: list[tuple[float, str]] = field(default_factory=list)  # (wall s since start, line)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -98,15 +100,25 @@ def _children_cpu() -> float:
 
 
 def run_process(
-    command: Sequence[str], log: Path | None = None, mark: re.Pattern[str] | None = None
+    command: Sequence[str],
+    log: Path | None = None,
+    mark: re.Pattern[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Process:
     """Run `command` to its end, as `time COMMAND` would; fail with its output's tail if it fails.
 
     Wall seconds run from the start to the exit (interpreter start-up, imports and clean-up
-    included); CPU seconds are those of the process and the processes it waited for.
+    included); CPU seconds are those of the process and the processes it waited for. Every
+    output line is time-stamped as it comes (`Process.lines`); `env` adds environment variables.
     """
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    lines, marks = [], []
+    environment = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env or {}),
+    }
+    lines, marks, stamped = [], [], []
+    started = time.time()
     cpu_before, start = _children_cpu(), time.perf_counter()
     process = subprocess.Popen(
         list(command), cwd=REPO, env=environment, stdout=subprocess.PIPE,
@@ -117,11 +129,12 @@ def run_process(
         if is_noise(line):  # TensorFlow's start-up chatter, as `cnnzoo` hides it
             continue
         lines.append(line)
+        stamped.append((time.perf_counter() - start, line.rstrip("\n")))
         if mark and mark.match(line):
             marks.append((time.perf_counter() - start, _cpu_seconds(process.pid)))
     process.wait()
     result = Process(time.perf_counter() - start, _children_cpu() - cpu_before, marks)
-    result.output = "".join(lines)
+    result.output, result.started, result.lines = "".join(lines), started, stamped
     if log:
         log.write_text(result.output, encoding="utf-8")
     if process.returncode:

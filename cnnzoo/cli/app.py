@@ -9,6 +9,7 @@ TensorFlow is imported lazily inside the commands that need it, so `cnnzoo --hel
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import warnings
@@ -107,9 +108,11 @@ def train(
 
         cfg = load_new_run_config(config, set_ or [])
         check_new_run_dir(cfg, output)  # before the data is read and TensorFlow starts
+    from cnnzoo.engine import timings
     from cnnzoo.utils.native_logs import filtered_stderr, quiet_native_logs
 
-    with quiet_native_logs():
+    timings.mark("config checked")
+    with quiet_native_logs(), timings.phase("imports"):
         from cnnzoo.engine.training import RunInterrupted, train_from_config
     try:
         with filtered_stderr():
@@ -117,9 +120,10 @@ def train(
                 cfg, resume or output, resume=resume is not None, log=typer.echo
             )
             if run_dir is not None:  # the chief: the run's page beside its files
-                from cnnzoo.report.page import report_after_training
+                with timings.phase("report page"):
+                    from cnnzoo.report.page import report_after_training
 
-                report_after_training(run_dir)
+                    report_after_training(run_dir)
     except RunInterrupted as stop:
         typer.secho(str(stop), fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(stop.exit_code) from None
@@ -218,8 +222,31 @@ app.command()(cli_sweep.sweep)
 
 def main() -> None:
     """Console-script entry point."""
+    atexit.register(_skip_teardown)  # registered first, so it runs after every other handler
     try:
         app(prog_name="cnnzoo")
     except KeyboardInterrupt:
         typer.secho("Interrupted.", fg=typer.colors.YELLOW, err=True)
+        _exit_code["code"] = 130
         sys.exit(130)
+    except SystemExit as done:
+        _exit_code["code"] = done.code
+        raise
+
+
+_exit_code: dict[str, object] = {}  # how main() ended, for _skip_teardown
+
+
+def _skip_teardown() -> None:
+    """After the exit handlers, end the process without the interpreter's teardown once
+    TensorFlow is loaded: its objects' destructors take seconds after the command has finished
+    (scripts/bench_startup.py, "exit after the last line"). Threads were joined and every exit
+    handler has run, so nothing written is lost. Only when main() ended with an exit code."""
+    code = _exit_code.get("code", "unknown")
+    if "tensorflow" not in sys.modules or not (code is None or isinstance(code, int)):
+        return
+    from os import _exit as exit_now  # documented stdlib: exit without the interpreter's cleanup
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    exit_now(code or 0)

@@ -121,6 +121,12 @@ class TrainConfig(Section):
     # (cnnzoo/engine/batch_norm_stats.py) or Keras' moving average alone; the weights train
     # the same.
     batch_norm_stats: Literal["reestimate", "running"] = "reestimate"
+    # Training images (a seeded sample, fixed across epochs) those statistics are re-estimated
+    # from; the default is measured against statistics from the whole split in docs/benchmarks.md.
+    batch_norm_images: int = Field(default=512, ge=1, le=MAX_BATCH_SIZE)
+    # Training steps Keras runs per call into TensorFlow (docs/benchmarks.md measures it); per-batch
+    # callbacks and the progress bar see every N-th step; the steps themselves are the same.
+    steps_per_execution: int = Field(default=1, ge=1, le=MAX_STEPS_PER_EPOCH)
     # A run that is not learning (cnnzoo/engine/health.py): say so, or say so and stop.
     on_collapse: Literal["warn", "stop"] = "warn"
 

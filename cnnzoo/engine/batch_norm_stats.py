@@ -10,9 +10,11 @@ normalises with). Only those statistics change: weights, optimizer, data order a
 are untouched (the random-generator state that dropout advances is restored), so the training
 trajectory is the same as with `train.batch_norm_stats: running`.
 
-The batches are a fixed, seeded sample of the training images as inference sees them (decoded,
-resized, rescaled, not augmented), drawn from a pipeline of their own so the training stream's
-shuffling is not advanced: a resumed run re-estimates from the same images.
+The batches are a fixed, seeded sample of `train.batch_norm_images` training images (512 by
+default; docs/benchmarks.md has the measurement) as inference sees them (decoded, resized,
+rescaled, not augmented), in a seeded random order: only those files are decoded, into a cache of
+their own, so the training stream's shuffling is not advanced and a resumed run re-estimates from
+the same images. The per-batch moments are computed by one traced function for every batch size.
 """
 
 from __future__ import annotations
@@ -22,9 +24,6 @@ from typing import Any
 
 import keras
 import numpy as np
-
-SAMPLE_IMAGES = 4096  # MMPretrain's PreciseBNHook default is 8,192; Detectron2's is 200 batches
-SHUFFLE_BYTES = 512 * 1024**2  # float32 images the sampling shuffle buffer may hold
 
 
 def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
@@ -39,26 +38,32 @@ def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalizatio
     return found
 
 
-def training_sample(config: Any, images: int = SAMPLE_IMAGES, labels: bool = False) -> Any:
-    """Up to `images` training images (seeded sample, fixed across epochs), in training batches.
+def training_sample(config: Any, images: int | None = None, labels: bool = False) -> Any:
+    """Up to `images` (default `train.batch_norm_images`) training images, a seeded sample fixed
+    across epochs, in training batches. With `labels`, (image, one-hot label) pairs.
 
-    With `labels`, (image, one-hot label) pairs.
+    Only the sampled files are decoded (once, kept in memory); their order is a seeded shuffle,
+    so each batch mixes the classes as training batches do.
     """
-    import tensorflow as tf
+    from cnnzoo.data.pipeline import decoded, stream
+    from cnnzoo.datasets.sources import Split, split_source
 
-    from cnnzoo.data.pipeline import load_split
-
-    dataset, _ = load_split(config, "train")
-    image_bytes = 4 * int(np.prod(config.image_shape))
-    buffer = max(config.train.batch_size, min(images, SHUFFLE_BYTES // image_bytes))
-    return (
-        (dataset if labels else dataset.map(lambda image, label: image))
-        .unbatch()
-        .shuffle(buffer, seed=config.seed, reshuffle_each_iteration=False)
-        .take(images)
-        .batch(config.train.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+    images = images or config.train.batch_norm_images
+    split, class_names = split_source(config.data, config.seed, "train")
+    chosen = np.random.default_rng(config.seed).permutation(len(split))[:images]
+    sample = Split(
+        split.name,
+        split.labels[chosen],
+        paths=[split.paths[i] for i in chosen] if split.paths is not None else None,
+        images=split.images[chosen] if split.images is not None else None,
     )
+    # In memory whatever data.cache says: a few hundred images, decoded once.
+    in_memory = config.model_copy(
+        update={"data": config.data.model_copy(update={"cache": "memory"})}
+    )
+    dataset, count, _ = decoded(sample, in_memory, allow_disk=False)  # bad ones: already reported
+    batches = stream(dataset, in_memory, len(class_names), count, training=False)
+    return batches if labels else batches.map(lambda image, label: image)
 
 
 class _Estimator:
@@ -81,7 +86,10 @@ class _Estimator:
             model(images, training=True)
             return [(layer.moving_mean.value, layer.moving_variance.value) for layer in self.layers]
 
-        self.moments = tf.function(moments, reduce_retracing=True)
+        # One trace for every batch size (the last batch is usually smaller).
+        shape = (None, *model.inputs[0].shape[1:])
+        signature = [tf.TensorSpec(shape, model.inputs[0].dtype)]
+        self.moments = tf.function(moments, input_signature=signature)
 
     def __call__(self, batches: Iterable[Any]) -> int:
         if not self.layers:
@@ -131,6 +139,7 @@ class BatchNormReestimation(keras.callbacks.Callback):
         self._estimator: _Estimator | None = None
         self._fitting = False
         self._done = True
+        self._epoch = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._fitting = True
@@ -141,6 +150,7 @@ class BatchNormReestimation(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._done = False
+        self._epoch = epoch + 1
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         if self._fitting:
@@ -152,9 +162,12 @@ class BatchNormReestimation(keras.callbacks.Callback):
     def _reestimate(self) -> None:
         if self._done or self.model.stop_training:
             return
-        if self._estimator is None:
-            self._estimator = _Estimator(self.model)
-        self.images = self._estimator(self.batches)
+        from cnnzoo.engine import timings
+
+        with timings.phase(f"epoch {self._epoch} batch-norm statistics"):
+            if self._estimator is None:
+                self._estimator = _Estimator(self.model)
+            self.images = self._estimator(self.batches)
         self._done = True
 
 

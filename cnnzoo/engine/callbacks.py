@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import keras
 
 from cnnzoo.config.schema import Config
+from cnnzoo.engine import timings
 from cnnzoo.engine.optim import WarmupRamp, current_learning_rate
 from cnnzoo.runs import files as runs
 from cnnzoo.utils import keras_compat
@@ -99,7 +101,11 @@ class NanGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and self.where is None and not math.isfinite(float(loss)):
-            self.where = f"epoch {self._epoch + 1}, step {batch + 1}"
+            # With steps_per_execution N, Keras calls this after every N steps: `batch` is the
+            # last of them, and the loss turned somewhere in the N.
+            first = max(0, batch + 1 - getattr(self.model, "steps_per_execution", 1) or 1)
+            steps = f"step {batch + 1}" if first == batch else f"steps {first + 1}-{batch + 1}"
+            self.where = f"epoch {self._epoch + 1}, {steps}"
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -109,6 +115,35 @@ class NanGuard(keras.callbacks.Callback):
         if loss is not None and self.where is None and not math.isfinite(float(loss)):
             self.where = f"epoch {epoch + 1} (its mean loss)"
             self.model.stop_training = True
+
+
+class PhaseMarks(keras.callbacks.Callback):
+    """Marks in the timing record (`timings`, when enabled): each epoch's begin, its first step,
+    its validation's begin and end, and its end. Placed last, so an epoch's end comes after the
+    checkpoints and its validation's begin after the batch-norm re-estimation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+        self._stepped = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch, self._stepped = epoch + 1, False
+        timings.mark(f"epoch {self._epoch} begin")
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self._stepped:  # Keras calls this every steps_per_execution steps
+            self._stepped = True
+            timings.mark(f"epoch {self._epoch} first step")
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        timings.mark(f"epoch {self._epoch} validation begin")
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        timings.mark(f"epoch {self._epoch} validation end")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        timings.mark(f"epoch {epoch + 1} end")
 
 
 RANDOM_STATE = "random_state"  # the checkpoint's record of the random-generator states
@@ -164,12 +199,14 @@ class Checkpointer(keras.callbacks.Callback):
             return  # never checkpoint diverged weights
         self.folder.mkdir(parents=True, exist_ok=True)
         value = logs.get(self.monitor)
-        with signals_deferred():
-            if value is not None and (self.best.value is None or value > self.best.value):
-                self.best = runs.Best(self.monitor, float(value), epoch + 1)
-                save_model(self.model, self.folder / runs.BEST_CHECKPOINT)
+        with signals_deferred(), timings.phase(f"epoch {epoch + 1} checkpoint"):
             name = runs.checkpoint_file(epoch + 1)
             save_model(self.model, self.folder / name)
+            if value is not None and (self.best.value is None or value > self.best.value):
+                self.best = runs.Best(self.monitor, float(value), epoch + 1)
+                _copy_file(
+                    self.folder / name, self.folder / runs.BEST_CHECKPOINT
+                )  # not saved twice
             state = runs.CheckpointState(
                 epoch=epoch + 1,
                 checkpoint=name,
@@ -184,6 +221,13 @@ class Checkpointer(keras.callbacks.Callback):
             for old in self.folder.glob("epoch-*.keras"):
                 if old.name != name:
                     old.unlink(missing_ok=True)
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy `source` over `target` so that readers never see a half-written file."""
+    partial = target.with_name(f".{target.name}.partial.keras")  # what on_train_begin clears
+    shutil.copyfile(source, partial)
+    partial.replace(target)
 
 
 def _stateful_callbacks(config: Config, split: str) -> dict[str, keras.callbacks.Callback]:

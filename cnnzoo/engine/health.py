@@ -26,6 +26,7 @@ from typing import Any
 
 import keras
 
+from cnnzoo.engine import timings
 from cnnzoo.engine.probes import NetworkProbe, Probe
 
 CHANCE_EPOCHS = 2  # consecutive epochs at the chance level before a collapse is reported
@@ -235,7 +236,8 @@ class HealthMonitor(keras.callbacks.Callback):
         if self.probe is None:
             return None
         try:
-            return self.probe(self.model)
+            with timings.phase("health probe"):
+                return self.probe(self.model)
         except Exception as error:  # a probe must never end a run: say so and train on
             self.probe = None
             warnings.warn(

@@ -56,7 +56,8 @@ def relu_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 class NetworkProbe:
     """Measures a model on the first `PROBE_IMAGES` of `sample`, a batched dataset of (image,
-    one-hot label) pairs, read once at the first call. Runs eagerly: no tracing to pay for."""
+    one-hot label) pairs, read once at the first call. One traced function per model (and per
+    set of trainable weights): half the CPU time of running it eagerly (docs/benchmarks.md)."""
 
     def __init__(self, sample: Any, images: int = PROBE_IMAGES) -> None:
         self.sample, self.images = sample, images
@@ -65,14 +66,38 @@ class NetworkProbe:
         self._watched: list[int] = []
 
     def _build(self, model: keras.Model) -> None:
+        import tensorflow as tf
+
         layers = relu_layers(model)
         self.names = [layer.name for layer in layers]
+        self.units = {layer.name: int(layer.output.shape[-1]) for layer in layers}
         outputs = [model.outputs[0], *(layer.output for layer in layers)]
-        self._probed = keras.Model(model.inputs, outputs)
+        probed = keras.Model(model.inputs, outputs)
         self._state = list(model.non_trainable_variables)  # batch-norm statistics, seeds
-        self._variables = list(model.trainable_variables)
-        self._watched = [id(v) for v in self._variables]
+        variables = list(model.trainable_variables)
+        self._watched = [id(v) for v in variables]
         self._model = model
+
+        def measure(images, labels):
+            with tf.GradientTape() as tape:
+                outputs = probed(images, training=True)
+                predictions, *activations = outputs if isinstance(outputs, list) else [outputs]
+                loss = tf.cast(model.loss(labels, predictions), tf.float32)
+            gradients = tape.gradient(loss, variables)
+            squares = [
+                tf.reduce_sum(tf.square(tf.cast(g, tf.float64))) for g in gradients if g is not None
+            ]
+            # A unit (last axis: a channel or a dense unit) is dead when it is zero for every
+            # image and every position.
+            dead = [
+                tf.reduce_mean(
+                    tf.cast(tf.reduce_max(tf.reshape(a, (-1, a.shape[-1])), 0) <= 0, tf.float32)
+                )
+                for a in activations
+            ]
+            return tf.add_n(squares) if squares else tf.constant(0.0, tf.float64), dead
+
+        self._measure = tf.function(measure)
 
     def __call__(self, model: keras.Model) -> Probe:
         import tensorflow as tf
@@ -85,28 +110,9 @@ class NetworkProbe:
         images, labels = self._batch
         saved = [np.array(v.numpy()) for v in self._state]
         try:
-            with tf.GradientTape() as tape:
-                outputs = self._probed(images, training=True)
-                predictions, *activations = outputs if isinstance(outputs, list) else [outputs]
-                loss = tf.cast(model.loss(labels, predictions), tf.float32)
-            gradients = tape.gradient(loss, self._variables)
+            squares, dead = self._measure(images, labels)
         finally:
             for variable, value in zip(self._state, saved, strict=True):
                 variable.assign(value)
-        squares = [
-            float(tf.reduce_sum(tf.square(tf.cast(g, tf.float64))))
-            for g in gradients
-            if g is not None
-        ]
-        # A unit (last axis: a channel or a dense unit) is dead when it is zero for every image
-        # and every position.
-        dead = {
-            name: float(
-                tf.reduce_mean(
-                    tf.cast(tf.reduce_max(tf.reshape(a, (-1, a.shape[-1])), 0) <= 0, tf.float32)
-                )
-            )
-            for name, a in zip(self.names, activations, strict=True)
-        }
-        units = {name: int(a.shape[-1]) for name, a in zip(self.names, activations, strict=True)}
-        return Probe(math.sqrt(sum(squares)), dead, units, int(images.shape[0]))
+        fractions = {name: float(d) for name, d in zip(self.names, dead, strict=True)}
+        return Probe(math.sqrt(float(squares)), fractions, dict(self.units), int(images.shape[0]))

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from cnnzoo.engine import devices
+from cnnzoo.engine import devices, timings
 from cnnzoo.runs import files as runs
 from cnnzoo.utils import outputs
 from cnnzoo.utils.atomic import check_writable, save_model
@@ -93,11 +93,10 @@ def start(job: TrainingJob) -> None:
 def finish(job: TrainingJob, model: keras.Model) -> None:
     """Save the final model, metrics and plot, then mark the run completed (its HTML page is
     written by the caller: `cnnzoo train`)."""
-    from cnnzoo.visualization.plots import plot_history
-
     run_dir, config = job.run_dir, job.config
     rows = runs.read_history(run_dir)
-    save_model(model, run_dir / runs.MODEL_FILE)
+    with timings.phase("final save"):
+        save_model(model, run_dir / runs.MODEL_FILE)
     state = runs.last_checkpoint(run_dir)
     done = int(rows[-1]["epoch"]) if rows else 0
     metrics = runs.Metrics(
@@ -111,7 +110,10 @@ def finish(job: TrainingJob, model: keras.Model) -> None:
         num_validation=job.data.num_validation,
     )
     runs.write_metrics(run_dir, metrics)
-    plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
+    with timings.phase("history plot"):
+        from cnnzoo.visualization.plots import plot_history
+
+        plot_history(rows, run_dir / runs.HISTORY_PLOT, title=config.name)
     runs.write_status(run_dir, "completed", epochs_completed=done, finished=runs.now())
 
 

@@ -24,10 +24,20 @@ import keras
 
 from cnnzoo.config.schema import Config, starts_from_weights
 from cnnzoo.data import bad_files
-from cnnzoo.engine import batch_norm_stats, devices, finetune, health, init_from, optim, run_record
+from cnnzoo.engine import (
+    batch_norm_stats,
+    devices,
+    finetune,
+    health,
+    init_from,
+    optim,
+    run_record,
+    timings,
+)
 from cnnzoo.engine.callbacks import (
     RANDOM_STATE,
     NanGuard,
+    PhaseMarks,
     run_callbacks,
     sigterm_as_interrupt,
     warmup_callbacks,
@@ -83,6 +93,7 @@ def compile_model(
                 loss=optim.build_loss(config.train),
                 metrics=optim.build_metrics(config.train),
                 jit_compile=plan.xla,
+                steps_per_execution=steps_per_execution(config, steps_per_epoch),
             )
             if checkpoint is not None and not optimizer_state:
                 finetune.load_weights_only(model, str(checkpoint))
@@ -92,6 +103,19 @@ def compile_model(
     finally:
         keras.mixed_precision.set_global_policy(previous)
     return model
+
+
+def steps_per_execution(config: Config, steps_per_epoch: int) -> int:
+    """`train.steps_per_execution`, lowered with `train.steps_per_epoch` to its largest divisor.
+
+    Keras runs whole executions: on a stream that goes on across epochs (`train.steps_per_epoch`)
+    an execution that does not fit would take steps from the next epoch. One pass over the split
+    ends at the data's end instead, so there the value is used as set.
+    """
+    asked = config.train.steps_per_execution
+    if not config.train.steps_per_epoch:
+        return asked
+    return max(n for n in range(1, min(asked, steps_per_epoch) + 1) if steps_per_epoch % n == 0)
 
 
 def train_from_config(
@@ -109,8 +133,10 @@ def train_from_config(
     """
     import tensorflow as tf
 
-    plan = devices.decide(devices.detect(), config.hardware, config.train.batch_size)
-    strategy = devices.apply(plan, config.hardware)
+    timings.mark("training starts")
+    with timings.phase("device planning"):
+        plan = devices.decide(devices.detect(), config.hardware, config.train.batch_size)
+        strategy = devices.apply(plan, config.hardware)
     log(plan.description)
     keras.utils.set_random_seed(config.seed)
     if config.hardware.deterministic:
@@ -125,7 +151,8 @@ def train_from_config(
         )
 
     bad_files.forget()  # a new run reports its bad files again, also in the same process
-    data = build_datasets(config)
+    with timings.phase("data decode and cache fill"):
+        data = build_datasets(config)
     assert output is not None or not resume, "resume needs the run folder"
     run_dir = output if resume else run_record.new_run_dir(config, output) if plan.chief else None
     checkpoint = runs.last_checkpoint(run_dir) if resume and run_dir else None
@@ -158,7 +185,8 @@ def run_job(job: TrainingJob) -> None:
     """Fit the job's model, keeping its run folder current; raise a CnnzooError on failure."""
     config, plan, run_dir = job.config, job.plan, job.run_dir
     if plan.chief:
-        run_record.start(job)
+        with timings.phase("run folder start"):
+            run_record.start(job)
     if job.resume:
         job.log(f"Resuming {run_dir} from epoch {job.initial_epoch + 1} of {config.train.epochs}.")
     try:
@@ -192,7 +220,8 @@ def run_job(job: TrainingJob) -> None:
         message = f"{monitor.finding.message()}. Training stopped (train.on_collapse: stop)."
         run_record.fail(job, message)
     if plan.chief:
-        run_record.finish(job, model)
+        with timings.phase("run folder finish"):
+            run_record.finish(job, model)
     else:
         model.save(job.write_dir / runs.MODEL_FILE)  # every worker saves: saving may synchronise
 
@@ -221,9 +250,10 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     num_classes = len(data.class_names)
     nan_guard = NanGuard()
     # One seeded sample of training images for batch-norm re-estimation and the health probes.
-    sample = batch_norm_stats.training_sample(config, labels=True)
-    recorder = run_record.health_recorder(job)
-    monitor = health.monitor(config, num_classes, list(job.history), recorder, sample)
+    with timings.phase("batch-norm sample and health monitor"):
+        sample = batch_norm_stats.training_sample(config, labels=True)
+        recorder = run_record.health_recorder(job)
+        monitor = health.monitor(config, num_classes, list(job.history), recorder, sample)
     state = finetune.resumed_state(config, job.checkpoint, keep=(RANDOM_STATE,))
     own = run_callbacks(
         config, job.write_dir, data.validation is not None, list(job.history), state
@@ -239,21 +269,24 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
         # The warm-up ramp is the phase's own (none after the switch: finetune.all_phases).
         callbacks = [*before, *warmup_callbacks(phase.train), *own, *job.callbacks]
         callbacks.append(bad_files.EpochNote())  # names the epoch in warnings about failing files
+        if timings.enabled():
+            callbacks.append(PhaseMarks())  # last: its epoch end comes after the checkpoints
         if starts_from_weights(config):
             job.log(phase.describe(config))
         # Resuming exactly at the switch: the weights, and a fresh optimizer as unbroken runs.
         written = checkpoint and finetune.checkpoint_phase(config, job.initial_epoch)
         fresh = model is None
-        model = compile_model(
-            config, plan, job.strategy, num_classes, job.steps_per_epoch, checkpoint,
-            phase=phase, model=model, optimizer_state=not written or written.name == phase.name,
-        )  # fmt: skip
+        with timings.phase("model build and compile"):
+            model = compile_model(
+                config, plan, job.strategy, num_classes, job.steps_per_epoch, checkpoint,
+                phase=phase, model=model, optimizer_state=not written or written.name == phase.name,
+            )  # fmt: skip
         if fresh and config.train.init_from and not checkpoint:
             init_from.initialize(model, config.train.init_from, list(data.class_names), job.log)
         checkpoint = None
         fit_patch = keras_compat.multi_worker_fit(model, job.strategy)
         done = phase.start - starts[phase.name]
-        with fit_patch if multi_worker else nullcontext():
+        with fit_patch if multi_worker else nullcontext(), timings.phase("fit"):
             model.fit(
                 _stream(data.train, steps, done),
                 validation_data=data.validation,

@@ -20,8 +20,11 @@ RESUMABLE_CHANGES = {
     "train.epochs",
     "train.early_stopping_patience",
     "train.tensorboard",
-    # Only the moving statistics and the not-learning policy: the weights train the same.
+    # Only the moving statistics, the not-learning policy and how many steps a call into
+    # TensorFlow runs: the weights train the same.
     "train.batch_norm_stats",
+    "train.batch_norm_images",
+    "train.steps_per_execution",
     "train.on_collapse",
     "data.data_dir",
     "data.download",
