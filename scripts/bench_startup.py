@@ -147,11 +147,15 @@ def run_chapter(root: Path, epochs: int) -> dict:
 
 
 def summary_table(rows: list[dict], markdown: bool) -> str:
-    headers = ["run", "whole process s", "before epoch 1 s", "epochs s", "after last epoch s"]
+    """One row a run; "x chapter": the same repeat's chapter whole process over this one's."""
+    chapter = {row["repeat"]: row["whole"] for row in rows if row["label"].startswith("chapter")}
+    headers = ["run", "whole process s", "x chapter", "before epoch 1 s", "epochs s",
+               "after last epoch s"]  # fmt: skip
     cells = [
         [
             row["label"],
             f"{row['whole']:.1f}",
+            f"{chapter[row['repeat']] / row['whole']:.2f}x" if row["repeat"] in chapter else "",
             f"{row['before']:.1f}",
             ", ".join(f"{e:.1f}" for e in row["epochs"]),
             f"{row['after']:.1f}",

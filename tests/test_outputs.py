@@ -309,6 +309,28 @@ def test_evaluate_refuses_what_is_not_an_evaluation_in_its_run(
     assert sha256_tree(run) == before
 
 
+@pytest.mark.parametrize("hostile", ["user folder", "other kind picture"])
+def test_plot_refuses_what_is_not_its_heatmap_in_the_run(
+    world: World, tmp_path: Path, hostile: str
+) -> None:
+    # plot redraws each evaluation's confusion heatmap beside it, in the run: an earlier heatmap
+    # is its own, a folder or another command's picture at that name is not.
+    run = tmp_path / "run"
+    shutil.copytree(world.run, run)
+    assert invoke("evaluate", run).exit_code == 0
+    (run / "confusion-test.png").unlink()
+    if hostile == "user folder":
+        destination = _folder_at_a_file_name(world, run, tmp_path)
+    else:
+        assert invoke("featuremaps", world.run, world.image, "-o", tmp_path / "maps").exit_code == 0
+        destination = run / "confusion-test.png"
+        shutil.copy(sorted((tmp_path / "maps").glob("*.png"))[0], destination)
+    before = sha256_tree(run)
+    line = refused(invoke("plot", run))
+    assert str(destination) in line and "Move it out of the run folder" in line, line
+    assert sha256_tree(run) == before
+
+
 def test_evaluate_replaces_a_link_in_its_run_never_the_file_it_points_to(
     world: World, tmp_path: Path
 ) -> None:

@@ -18,9 +18,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cnnzoo.runs.files import best_epoch  # noqa: E402
 from cnnzoo.utils.errors import CnnzooError  # noqa: E402
-from cnnzoo.utils.outputs import check_destination, save_figure  # noqa: E402
+from cnnzoo.utils.outputs import FIGURE_SUFFIXES, check_destination, save_figure  # noqa: E402
 
-PLOT_FORMATS = ("png", "svg")
+PLOT_FORMATS = tuple(suffix.lstrip(".") for suffix in FIGURE_SUFFIXES)  # png, svg
 KIND = "plot"  # what `outputs` calls a picture this module draws (marked in its metadata)
 History = list[dict[str, float]]
 
@@ -204,14 +204,18 @@ def draw_run_plots(
                 PlotWarning,
                 stacklevel=2,
             )
+    heatmaps = [
+        (run, split, result, run.path / confusion_file(split, fmt))
+        for run in writable
+        for split, result in run.evaluations().items()
+    ]
+    for run, _, _, heatmap in heatmaps:  # each the run's own heatmap, or new: before any drawing
+        fix = f"Move it out of the run folder: plot redraws its {heatmap.name} there."
+        check_destination(heatmap, KIND, what="plot", run=run.path, default=heatmap, fix=fix)
     curves.parent.mkdir(parents=True, exist_ok=True)
     labels = unique_labels([run for run, _ in kept])
     written = [plot_curves(labels, [rows for _, rows in kept], curves, title)]
-    for run in writable:
-        for split, result in run.evaluations().items():
-            heatmap = run.path / confusion_file(split, fmt)
-            title = f"{run.label}, {split} split"
-            written.append(
-                plot_confusion(result.confusion_matrix, result.class_names, heatmap, title)
-            )
+    for run, split, result, heatmap in heatmaps:
+        title = f"{run.label}, {split} split"
+        written.append(plot_confusion(result.confusion_matrix, result.class_names, heatmap, title))
     return written
