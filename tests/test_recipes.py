@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cnnzoo.config.schema import load_config, to_dict
 from cnnzoo.engine.health import recipes_for
 
 from .helpers import REPO
@@ -19,7 +20,19 @@ from .tiny_runs import finish, history, read, start_cli
 def test_the_advice_names_the_recipe_of_the_dataset() -> None:
     assert "recipe_monkeys_scratch" in recipes_for("monkeys")
     assert recipes_for("mnist") == ["recipe_mnist"]
+    assert recipes_for("directory") == ["recipe_folder"]
     assert recipes_for("no_such_dataset") == []
+
+
+def test_the_folder_recipe_is_the_monkeys_recipe_on_a_folder_of_class_folders() -> None:
+    # One set of from-scratch settings for image folders: recipe_folder extends the monkeys one.
+    folder = to_dict(load_config("recipe_folder"))
+    monkeys = to_dict(load_config("recipe_monkeys_scratch"))
+    assert (folder["name"], folder["data"]["dataset"]) == ("recipe_folder", "directory")
+    for section in ("seed", "augment", "model", "train", "hardware"):
+        assert folder[section] == monkeys[section], section
+    shared = ("image_size", "channels")
+    assert [folder["data"][key] for key in shared] == [monkeys["data"][key] for key in shared]
 
 
 @pytest.mark.slow
