@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,37 @@ def test_a_dead_machines_trial_is_taken_over_and_none_is_lost(postgres, tmp_path
     assert rows[retry][3] == "3" and rows[first][3] == "3"  # epochs
     assert rows[retry][-1] == rows[dead][-1] == f"trials/{dead:04d}"  # the retry keeps its folder
     assert "The study has 2 finished trials (budget 2)." in out
+
+
+OPEN_AT = """
+import sys, time
+from cnnzoo.sweep.storage import open_storage
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+open_storage(sys.argv[1])
+"""
+
+
+def open_all_at_once(url: str, processes: int) -> list[subprocess.CompletedProcess]:
+    """`processes` Python processes opening the study database at `url` at the same moment."""
+    at = str(time.time() + 8)  # once every process has imported Optuna
+    started = [
+        subprocess.Popen([sys.executable, "-c", OPEN_AT, url, at], cwd=REPO, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(processes)
+    ]  # fmt: skip
+    finished = []
+    for process in started:
+        out, err = process.communicate(timeout=120)
+        finished.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return finished
+
+
+def test_processes_creating_one_study_database_at_once_all_open_it(postgres) -> None:
+    # Two machines starting the same sweep at the same moment both create Optuna's tables on an
+    # empty database: the ones that lose the race wait and open what the first created.
+    for attempt in range(2):
+        for done in open_all_at_once(postgres.database(f"race{attempt}"), 4):
+            assert done.returncode == 0, done.stderr
 
 
 def test_a_missing_database_driver_is_one_line_naming_the_extra(tmp_path: Path) -> None:

@@ -76,7 +76,9 @@ def _creating_elsewhere(error: Exception) -> bool:
     text = str(error).lower()
     if isinstance(error, sqlalchemy.exc.IntegrityError):
         return True
-    return isinstance(error, sqlalchemy.exc.OperationalError) and (
+    # SQLite says "already exists" or "database is locked" (OperationalError); PostgreSQL says
+    # 'type "studydirection" already exists' (ProgrammingError) or a duplicate key (IntegrityError).
+    return isinstance(error, sqlalchemy.exc.DBAPIError) and (
         "already exists" in text or "database is locked" in text
     )
 
