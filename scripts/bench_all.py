@@ -35,6 +35,12 @@ FIGURES = {
         "bench_tutorial.py",
         ["--per-class", "110", "--val-per-class", "27", "--epochs", "30"],
     ),
+    # The issue 21 table: 3-epoch runs, the chapter's code beside cnnzoo auto and float32.
+    "startup": (
+        "bench_startup.py",
+        ["--configs", "quickstart", "monkeys_tutorial", "--chapter", "--precision", "auto",
+         "float32", "--repeats", "3"],
+    ),  # fmt: skip
     "peak": ("bench_peak.py", ["--profile", "tutorial_cnn", "--batch-norm"]),
     "accuracy": ("accuracy_table.py", []),
 }
