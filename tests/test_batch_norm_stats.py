@@ -30,10 +30,14 @@ def digits_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(folder: Path, digits: Path, model: dict, **train):
+    # A fifth held out, as the real monkeys are split (1,078 training images, 269 held out):
+    # 2 points is 5 images there; with a tenth held out (135) it was 2 and ran into the noise
+    # of which borderline images flip, on one CPU and not another.
     return with_model(
         tiny_config(
             folder,
             digits,
+            data={"validation_split": 0.2},
             train={"epochs": 3, "batch_size": 64, "learning_rate": 0.001, "steps_per_epoch": None}
             | train,
         ),
@@ -138,7 +142,7 @@ def test_the_sample_is_seeded_mixed_and_as_large_as_asked(digits_npz: Path, tmp_
         np.testing.assert_array_equal(labels, labels_again)
     assert len(set(np.argmax(batches[0][1], axis=1))) >= 8  # not one class after another
     more = load_config(path, ["train.batch_norm_images=5000"])  # more than the split has
-    assert len(list(training_sample(more).unbatch())) == 1212  # all 90% of 1,347
+    assert len(list(training_sample(more).unbatch())) == 1078  # all 80% of 1,347
 
 
 def test_mixed_precision_and_resume_keep_reestimated_statistics(
