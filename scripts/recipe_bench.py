@@ -12,7 +12,8 @@ below (`reference`, no cnnzoo code: a 4-block conv-BN-ReLU CNN with global avera
 flips/shifts/zoom, AdamW with a cosine decay, label smoothing, as keras.io's examples train)
 runs in its own process with the same whole-process wall-clock budget as the first config on
 that variant and seed (or `--budget` seconds): it trains epochs until the budget is spent, its
-learning rate decaying over the budget, at Keras' defaults (float32; cnnzoo picks its own
+learning rate decaying over the budget (or, with `--reference-epochs N`, exactly N epochs in
+whatever time they take, its rate decaying over them), at Keras' defaults (float32; cnnzoo picks its own
 precision for the machine, as a user gets it). Folder variants have one held-out folder, as the real
 10 Monkey Species has: validation and test are the same images there (best validation accuracy
 is the best epoch seen on them, so it is optimistic; final is the last epoch's).
@@ -88,8 +89,11 @@ def reference_data(path: Path, layout: str, seed: int):
     return train, held_out, held_out, (*size, 3), classes, True
 
 
-def reference(data: Path, layout: str, seed: int, deadline: float, launched: float) -> dict:
-    """Train the plain-Keras reference until `deadline` (time.time()); its epochs and accuracy."""
+def reference(
+    data: Path, layout: str, seed: int, deadline: float, launched: float, epochs: int = 0
+) -> dict:
+    """Train the plain-Keras reference until `deadline` (time.time()), or for exactly `epochs`
+    epochs when that is given (its cosine decay then runs over those epochs' steps)."""
     import keras
     from keras import layers
 
@@ -114,27 +118,33 @@ def reference(data: Path, layout: str, seed: int, deadline: float, launched: flo
         metrics=["accuracy"],
     )
 
+    steps = int(train.cardinality())
+
     class Budget(keras.callbacks.Callback):
-        """Cosine decay over the wall-clock budget; stop when another epoch would not fit."""
+        """Cosine decay over the wall-clock budget (or the epochs); stop when another epoch
+        would not fit in the budget."""
 
         def on_train_begin(self, logs=None):
             self.start, self.rows = time.time(), []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_start = time.time()
+            self.epoch_start, self.epoch = time.time(), epoch
 
         def on_train_batch_begin(self, batch, logs=None):
-            done = min(1.0, (time.time() - self.start) / max(deadline - self.start, 1e-9))
+            if epochs:
+                done = (self.epoch * steps + batch) / (epochs * steps)
+            else:
+                done = min(1.0, (time.time() - self.start) / max(deadline - self.start, 1e-9))
             self.model.optimizer.learning_rate.assign(rate * 0.5 * (1 + math.cos(math.pi * done)))
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.time()
             wall, cpu = now - launched, time.process_time()
             self.rows.append({"val_accuracy": logs["val_accuracy"], "wall": wall, "cpu": cpu})
-            self.model.stop_training = now + (now - self.epoch_start) > deadline
+            self.model.stop_training = not epochs and now + (now - self.epoch_start) > deadline
 
     budget = Budget()
-    fit = {"epochs": 10_000, "callbacks": [budget], "verbose": 2, "shuffle": False}
+    fit = {"epochs": epochs or 10_000, "callbacks": [budget], "verbose": 2, "shuffle": False}
     model.fit(train, validation_data=validation, **fit)  # tf.data shuffles each epoch
     test_accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
     return {"epochs": budget.rows, "test": float(test_accuracy)}
@@ -145,10 +155,12 @@ def reference_worker(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     for name in ("--data", "--layout", "--seed", "--deadline", "--launched", "--result"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--epochs", type=int, default=0)
     args = parser.parse_args(argv)
     record = reference(
-        Path(args.data), args.layout, int(args.seed), float(args.deadline), float(args.launched)
-    )
+        Path(args.data), args.layout, int(args.seed), float(args.deadline), float(args.launched),
+        args.epochs,
+    )  # fmt: skip
     record["cnnzoo_imported"] = any(name.split(".")[0] == "cnnzoo" for name in sys.modules)
     Path(args.result).write_text(json.dumps(record), encoding="utf-8")
     return 0
@@ -243,6 +255,7 @@ def run_reference(variant, path: Path, seed: int, budget: float, args, out: Path
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "reference"]
     command += ["--data", str(path), "--layout", variant.layout, "--seed", str(seed)]
     command += ["--deadline", str(launched + budget), "--launched", str(launched)]
+    command += ["--epochs", str(args.reference_epochs or 0)]
     process = benchkit.run_process(
         [*command, "--result", str(result)], log=result.with_suffix(".log")
     )
@@ -252,7 +265,13 @@ def run_reference(variant, path: Path, seed: int, budget: float, args, out: Path
         {"val_accuracy": r["val_accuracy"], "wall": r["wall"], "cpu": r["cpu"]}
         for r in record["epochs"]
     ]
-    return {**summary(REFERENCE, epochs, record["test"], process, args.target), "budget": budget}
+    runner = reference_name(args.reference_epochs)
+    return {**summary(runner, epochs, record["test"], process, args.target), "budget": budget}
+
+
+def reference_name(epochs: int | None) -> str:
+    """The reference's row name: given the same wall time, or a fixed number of epochs."""
+    return f"{REFERENCE}, {epochs} epochs" if epochs else REFERENCE
 
 
 def run_variant(variant, path: Path, seed: int, names: list[str], args, out: Path):
@@ -263,7 +282,7 @@ def run_variant(variant, path: Path, seed: int, names: list[str], args, out: Pat
     """
     import benchkit
 
-    budget = args.budget
+    budget = args.budget or (math.inf if args.reference_epochs else None)
     for runner in [*names, REFERENCE]:
         try:
             if runner != REFERENCE:
@@ -357,7 +376,13 @@ def format_table(rows: list[dict], chosen_on: list[str], markdown: bool) -> str:
         f"variants: their one held-out folder is validation and test); to target: whole-process "
         f"wall seconds to validation accuracy {target:.0%}, mean over the seeds that reached it.",
         f"{REFERENCE}: the ~30-line reference in scripts/recipe_bench.py, given the first "
-        "config's whole-process wall time on the same variant and seed.",
+        "config's whole-process wall time on the same variant and seed"
+        + (
+            "; 'plain Keras, N epochs': the same reference trained for exactly N epochs "
+            "(--reference-epochs), its cosine decay over them, in whatever time they take."
+            if any(row["runner"].startswith(f"{REFERENCE}, ") for row in rows)
+            else "."
+        ),
         "recipes: 'chosen on' = the recipes were tuned on this variant (--chosen-on); "
         "'reported on' = they were not.",
     ]
@@ -386,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, help="the reference's seconds (default: the first config's)"
     )
     parser.add_argument("--epochs", type=int, help="override every config's train.epochs")
+    parser.add_argument(
+        "--reference-epochs",
+        type=int,
+        help="train the reference for exactly this many epochs instead of the same wall time",
+    )
     parser.add_argument(
         "-s", "--set", action="append", default=[], help="more --set for every config"
     )

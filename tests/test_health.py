@@ -92,3 +92,14 @@ def test_a_loss_that_never_left_chance_asks_for_a_higher_rate() -> None:
     finding = diagnose(_rows((2.31, 0.10), (2.30, 0.10)), 10, 1e-12)
     assert finding is not None and finding.kind == "collapse"
     assert "a higher train.learning_rate (now 1e-12; try 1e-11)" in finding.advice
+
+
+def test_a_run_stuck_at_chance_at_a_large_rate_is_not_told_to_raise_it() -> None:
+    # mnist_googlenet's own settings (SGD at 0.1) on 4,000 real digits: at chance for 3 epochs
+    # without the loss ever jumping. Ten times the rate (1) is never the fix; smaller steps
+    # with a warm-up, or the dataset's recipe, are.
+    finding = diagnose(_rows((2.31, 0.10), (2.30, 0.11)), 10, 0.1, ["recipe_mnist"])
+    assert finding is not None and finding.kind == "collapse"
+    assert "higher" not in finding.advice
+    assert "a lower train.learning_rate (now 0.1; try 0.01), a warm-up" in finding.advice
+    assert finding.advice.endswith("(cnnzoo train -c recipe_mnist)")

@@ -16,6 +16,7 @@ from PIL import Image
 from cnnzoo.datasets.monkeys import layout_problems
 
 from .helpers import REPO
+from .real_digits import write_digits
 
 sys.path.insert(0, str(REPO / "scripts"))
 import recipe_bench  # noqa: E402
@@ -137,6 +138,20 @@ def test_configs_meet_the_variants_they_can_read() -> None:
     ]  # fmt: skip
     ten = variants.VARIANTS["monkeys_mnist"]
     assert recipe_bench.data_overrides(ten, Path("/v"), "monkeys") == ["data.path=/v"]
+
+
+def test_the_reference_trains_exactly_the_epochs_asked_whatever_the_deadline(
+    tmp_path: Path,
+) -> None:
+    # --reference-epochs: a deadline already past does not stop it, and it learns real digits.
+    import time
+
+    started = time.time()
+    record = recipe_bench.reference(
+        write_digits(tmp_path), "npz", seed=0, deadline=started, launched=started, epochs=2
+    )
+    assert len(record["epochs"]) == 2
+    assert record["epochs"][-1]["val_accuracy"] > 0.5 and record["test"] > 0.5, record
 
 
 def test_a_failed_run_is_recorded_and_the_benchmark_goes_on(tmp_path: Path) -> None:

@@ -34,6 +34,10 @@ CHANCE_LOSS_BAND = 0.1  # |loss - ln(C)| within this fraction of ln(C) is "at ch
 CHANCE_ACCURACY_FACTOR = 1.5  # training accuracy at most this many times 1/C is "at chance"
 DIVERGED_LOSS_FACTOR = 3.0  # a loss this many times ln(C) means the weights have blown up
 RISING_FACTOR = 1.5  # loss above its best by this factor, twice in a row, is divergence
+# At or above this rate a step is not too small to move SGD or Adam: a network stuck at chance
+# there (GoogLeNet, no batch norm, SGD at 0.1 on a few thousand digits) needs smaller steps or
+# another recipe, never ten times the rate.
+LARGE_RATE = 0.01
 EXPLODING_FACTOR = 1000.0  # a gradient norm this many times the start's has exploded
 DEAD_FRACTION = 0.8  # a ReLU layer with at least this share of dead units...
 DEAD_RISE = 0.25  # ...up by at least this much since fitting started
@@ -116,8 +120,8 @@ def diagnose(
     if len(recent) == CHANCE_EPOCHS and all(_at_chance(row, num_classes) for row in recent):
         accuracy = rows[-1].get("accuracy")
         # A loss that jumped above chance first means steps too large; one that never left it
-        # (a tiny learning rate, say) means steps too small.
-        jumped = max(losses) > (1 + CHANCE_LOSS_BAND) * chance
+        # at a small rate (a tiny learning rate, say) means steps too small.
+        jumped = max(losses) > (1 + CHANCE_LOSS_BAND) * chance or learning_rate >= LARGE_RATE
         shown = f" and training accuracy {accuracy:.1%} (chance {1 / num_classes:.1%})"
         return Finding(
             "collapse",
