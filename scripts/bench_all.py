@@ -38,9 +38,9 @@ FIGURES = {
     # The issue 21 table: 3-epoch runs, the chapter's code beside cnnzoo auto and float32.
     "startup": (
         "bench_startup.py",
-        ["--configs", "quickstart", "monkeys_tutorial", "--chapter", "--precision", "auto",
-         "float32", "--repeats", "3"],
-    ),  # fmt: skip
+        ["--configs", "quickstart", "monkeys_tutorial", "--chapter"]
+        + ["--precision", "auto", "float32", "--repeats", "3"],
+    ),
     "peak": ("bench_peak.py", ["--profile", "tutorial_cnn", "--batch-norm"]),
     "accuracy": ("accuracy_table.py", []),
 }

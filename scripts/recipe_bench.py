@@ -13,8 +13,9 @@ flips/shifts/zoom, AdamW with a cosine decay, label smoothing, as keras.io's exa
 runs in its own process with the same whole-process wall-clock budget as the first config on
 that variant and seed (or `--budget` seconds): it trains epochs until the budget is spent, its
 learning rate decaying over the budget (or, with `--reference-epochs N`, exactly N epochs in
-whatever time they take, its rate decaying over them), at Keras' defaults (float32; cnnzoo picks its own
-precision for the machine, as a user gets it). Folder variants have one held-out folder, as the real
+whatever time they take, its rate decaying over them), at Keras' defaults (float32; cnnzoo
+picks its own precision for the machine, as a user gets it). Folder variants have one held-out
+folder, as the real
 10 Monkey Species has: validation and test are the same images there (best validation accuracy
 is the best epoch seen on them, so it is optimistic; final is the last epoch's).
 
