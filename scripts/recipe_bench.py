@@ -375,7 +375,8 @@ def format_table(rows: list[dict], chosen_on: list[str], markdown: bool) -> str:
         "",
         f"mean \u00b1 standard deviation over seeds; accuracies on the held-out images (folder "
         f"variants: their one held-out folder is validation and test); to target: whole-process "
-        f"wall seconds to validation accuracy {target:.0%}, mean over the seeds that reached it.",
+        f"wall seconds to validation accuracy {target * 100:g}%, mean over the seeds that "
+        "reached it.",
         f"{REFERENCE}: the ~30-line reference in scripts/recipe_bench.py, given the first "
         "config's whole-process wall time on the same variant and seed"
         + (

@@ -19,7 +19,7 @@ from .tiny_runs import finish, history, read, start_cli
 
 def test_the_advice_names_the_recipe_of_the_dataset() -> None:
     assert "recipe_monkeys_scratch" in recipes_for("monkeys")
-    assert recipes_for("mnist") == ["recipe_mnist", "recipe_mnist_thorough"]  # advice: the first
+    assert recipes_for("mnist") == ["recipe_mnist"]
     assert recipes_for("directory") == ["recipe_folder"]
     assert recipes_for("no_such_dataset") == []
 
@@ -33,15 +33,6 @@ def test_the_folder_recipe_is_the_monkeys_recipe_on_a_folder_of_class_folders() 
         assert folder[section] == monkeys[section], section
     shared = ("image_size", "channels")
     assert [folder["data"][key] for key in shared] == [monkeys["data"][key] for key in shared]
-
-
-def test_the_thorough_mnist_tier_is_the_recipe_in_more_epochs() -> None:
-    # Two budgets, one recipe: the thorough tier changes the epochs and nothing else.
-    quick, thorough = (to_dict(load_config(n)) for n in ("recipe_mnist", "recipe_mnist_thorough"))
-    assert quick["train"]["epochs"] < thorough["train"]["epochs"]
-    for config in (quick, thorough):
-        del config["name"], config["train"]["epochs"]
-    assert quick == thorough
 
 
 @pytest.mark.slow
