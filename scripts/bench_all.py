@@ -8,7 +8,7 @@ under the exact command that produced it, the commit and the whole run's wall ti
     ...
     <!-- end figures: NAME -->
 
-and the prose around the markers is left alone. About 30 minutes on two quiet cores;
+and the prose around the markers is left alone. About 40 minutes on two quiet cores;
 `--quick` runs every script at a tiny size instead (a check that they run, no figures to quote).
 
     python scripts/bench_all.py --write docs/benchmarks.md   # on a quiet machine

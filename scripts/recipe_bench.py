@@ -15,9 +15,9 @@ that variant and seed (or `--budget` seconds): it trains epochs until the budget
 learning rate decaying over the budget (or, with `--reference-epochs N`, exactly N epochs in
 whatever time they take, its rate decaying over them), at Keras' defaults (float32; cnnzoo
 picks its own precision for the machine, as a user gets it). Folder variants have one held-out
-folder, as the real
-10 Monkey Species has: validation and test are the same images there (best validation accuracy
-is the best epoch seen on them, so it is optimistic; final is the last epoch's).
+folder, as the real 10 Monkey Species has: validation and test are the same images there (best
+validation accuracy is the best epoch seen on them, so it is optimistic; final is the last
+epoch's).
 
 Per run: best and final validation accuracy, held-out test accuracy, whole-process wall and CPU
 seconds, epochs, and the wall/CPU seconds to the first epoch whose validation accuracy reaches
@@ -158,10 +158,10 @@ def reference_worker(argv: list[str]) -> int:
         parser.add_argument(name, required=True)
     parser.add_argument("--epochs", type=int, default=0)
     args = parser.parse_args(argv)
+    deadline, launched = float(args.deadline), float(args.launched)
     record = reference(
-        Path(args.data), args.layout, int(args.seed), float(args.deadline), float(args.launched),
-        args.epochs,
-    )  # fmt: skip
+        Path(args.data), args.layout, int(args.seed), deadline, launched, args.epochs
+    )
     record["cnnzoo_imported"] = any(name.split(".")[0] == "cnnzoo" for name in sys.modules)
     Path(args.result).write_text(json.dumps(record), encoding="utf-8")
     return 0
@@ -267,6 +267,7 @@ def run_reference(variant, path: Path, seed: int, budget: float, args, out: Path
         for r in record["epochs"]
     ]
     runner = reference_name(args.reference_epochs)
+    budget = None if args.reference_epochs else budget  # JSON has no infinity
     return {**summary(runner, epochs, record["test"], process, args.target), "budget": budget}
 
 
@@ -302,7 +303,7 @@ def run_variant(variant, path: Path, seed: int, names: list[str], args, out: Pat
             if "error" in row
             else f"test {row['test']:.1%} after {row['epochs']} epochs, {row['wall']:.0f} s wall"
         )
-        benchkit.say(f"{variant.name} seed {seed} {runner}: {said}", args.markdown)
+        benchkit.say(f"{variant.name} seed {seed} {row['runner']}: {said}", args.markdown)
         yield row
 
 

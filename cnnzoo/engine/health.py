@@ -119,9 +119,9 @@ def diagnose(
     recent = rows[-CHANCE_EPOCHS:]
     if len(recent) == CHANCE_EPOCHS and all(_at_chance(row, num_classes) for row in recent):
         accuracy = rows[-1].get("accuracy")
-        # A loss that jumped above chance first means steps too large; one that never left it
-        # at a small rate (a tiny learning rate, say) means steps too small.
-        jumped = max(losses) > (1 + CHANCE_LOSS_BAND) * chance or learning_rate >= LARGE_RATE
+        # A loss that jumped above chance first means steps too large, as does any rate of
+        # LARGE_RATE or more; one that never left it at a small rate means steps too small.
+        lower = max(losses) > (1 + CHANCE_LOSS_BAND) * chance or learning_rate >= LARGE_RATE
         shown = f" and training accuracy {accuracy:.1%} (chance {1 / num_classes:.1%})"
         return Finding(
             "collapse",
@@ -129,7 +129,7 @@ def diagnose(
             f"the training loss has stayed at the chance level ln({num_classes}) = {chance:.3f} "
             f"(now {loss:.3f}){shown if accuracy is not None else ''} for {CHANCE_EPOCHS} "
             "epochs: the network gives every image the same answer",
-            _advice(learning_rate, recipes, lower=jumped),
+            _advice(learning_rate, recipes, lower=lower),
         )
     return None
 
