@@ -114,6 +114,10 @@ def breakdown(process: benchkit.Process, phases: dict[str, tuple[float, float]])
     rows["fit end after the last epoch"] = (
         phases.get("fit", (0.0, float("nan")))[1] - (phases.get(last, (float("nan"),))[0])
     )
+    rows["fit end: to on_train_end"] = between(last, "train end", a_end=False)
+    rows["fit end: after on_train_end"] = (
+        phases.get("fit", (0.0, float("nan")))[1] - phases.get("train end", (float("nan"),))[0]
+    )
     for name in ("final save", "history plot", "run folder finish", "report page"):
         rows[name] = span(name)
     folder_line = stamps(process, RUN_FOLDER)

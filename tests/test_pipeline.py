@@ -168,6 +168,38 @@ def test_bad_files_are_skipped_with_a_warning_naming_them(with_bad_files, tmp_pa
     assert sorted(p.name for p in bundle.bad_files) == ["broken.jpg", "readme.txt"]
 
 
+@pytest.mark.parametrize("cache", ["memory", "disk", "none"])
+def test_batch_norm_sample_from_the_training_images_is_the_one_decoded_from_its_files(
+    with_bad_files, tmp_path, cache
+):
+    # Training takes the batch-norm sample from its in-memory split (no second decode); it is
+    # the sample a decode of the sampled files gives: same images, same order, bad ones left out.
+    from cnnzoo.engine.batch_norm_stats import training_sample
+
+    data = {"dataset": "directory", "path": str(with_bad_files), "validation_split": 0.0}
+    config = make_config(tmp_path, {**data, "cache": cache}, train={"batch_norm_images": 14})
+    with pytest.warns(pipeline.BadFilesWarning):
+        bundle = pipeline.build_datasets(config)
+    assert (bundle.train_images is not None) == (cache == "memory")
+    decoded = batches(training_sample(config, labels=True))
+    taken = batches(training_sample(config, labels=True, decoded=bundle.train_images))
+    assert len(decoded[0]) == 12  # all 14 files drawn, the 2 bad ones left out
+    for got, expected in zip(taken, decoded, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_no_stream_runs_the_autotuning_thread(monkeys, tmp_path):
+    # Deleting an iterator waits out the sleep of tf.data's autotuning thread: seconds at the
+    # end of fit and at each epoch start (docs/benchmarks.md). No stream training reads has it.
+    from cnnzoo.engine.batch_norm_stats import training_sample
+
+    config = make_config(tmp_path, {"dataset": "monkeys", "path": str(monkeys)}, augment=AUGMENT)
+    bundle = pipeline.build_datasets(config)
+    streams = [bundle.train, bundle.validation, pipeline.load_split(config, "test")[0]]
+    streams.append(training_sample(config, decoded=bundle.train_images))
+    assert [stream.options().autotune.enabled for stream in streams] == [False] * 4
+
+
 def test_bad_files_error_mode_refuses_with_one_message(with_bad_files, tmp_path):
     data = {"dataset": "directory", "path": str(with_bad_files), "bad_files": "error"}
     with pytest.raises(CnnzooError, match="broken.jpg.*readme.txt.*data.bad_files: skip"):

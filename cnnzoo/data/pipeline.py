@@ -9,7 +9,8 @@ decodes again every epoch, where a file failing later is warned about and stands
 epoch keeps its length). Every stream declares its length, so Keras knows an epoch's end from the
 first epoch on. Shuffling (seeded), batching, augmentation (training split only, one fused affine
 warp per image, see `augment.py`), rescaling and one-hot labels run after the cache, then
-prefetch. MNIST arrays are already in memory and skip the decode.
+prefetch. MNIST arrays are already in memory and skip the decode. No stream runs tf.data's
+autotuning thread (`NO_AUTOTUNE_THREAD`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "UNREADABLE",
     "BadFilesWarning",
     "DataBundle",
+    "InMemory",
     "decode_image",
     "build_datasets",
     "load_split",
@@ -39,8 +41,35 @@ __all__ = [
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
+# tf.data's autotuning model runs in a thread of each iterator that sleeps between optimisation
+# rounds for a period that grows; deleting the iterator waits out that sleep (seen: 0-10 s at
+# the end of fit and at each epoch start, where Keras replaces the training iterator). Without it
+# every AUTOTUNE parallelism is min(16, CPU cores), as tf.data starts it anyway, and prefetch
+# keeps its own buffer tuning (docs/benchmarks.md, "Start-up").
+NO_AUTOTUNE_THREAD = tf.data.Options()
+NO_AUTOTUNE_THREAD.autotune.enabled = False
+# The map functions are TensorFlow ops with no Python control flow on tensors: traced as written,
+# not rewritten by AutoGraph first (which took 1.6 s of every run for the augmentation alone).
+as_written = tf.autograph.experimental.do_not_convert
 MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded uint8 images that `cache: auto` keeps in RAM
 SHUFFLE_BUDGET = 1024**3  # bytes of uint8 images the shuffle buffer may hold
+
+
+@dataclass
+class InMemory:
+    """A split decoded into memory: the decodable files' positions in the split, in order, with
+    their uint8 images and labels."""
+
+    positions: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+
+    def take(self, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of the files at `chosen` positions, in that order; files that did
+        not decode are left out, as a decode of those files would leave them out."""
+        rows = np.searchsorted(self.positions, chosen).clip(max=max(len(self.positions) - 1, 0))
+        rows = rows[self.positions[rows] == chosen] if len(self.positions) else rows[:0]
+        return self.images[rows], self.labels[rows]
 
 
 @dataclass
@@ -53,11 +82,13 @@ class DataBundle:
     num_train: int
     num_validation: int
     bad_files: list[Path] = field(default_factory=list)
+    train_images: InMemory | None = None  # the training split's decoded images, when in memory
 
 
 def _decoder(config: Config):
     height, width, channels = config.image_shape
 
+    @as_written
     def decode(index, path, label):
         return index, decode_image(tf.io.read_file(path), height, width, channels), label
 
@@ -69,7 +100,8 @@ def _scan(split: Split, config: Config) -> tf.data.Dataset:
     table = (np.arange(len(split)), [str(p) for p in split.paths], split.labels)
     dataset = tf.data.Dataset.from_tensor_slices(table)
     decoded = dataset.map(_decoder(config), num_parallel_calls=AUTOTUNE, deterministic=True)
-    return decoded.ignore_errors()  # in order, which _every_pass relies on to find gaps
+    # In order, which _every_pass relies on to find gaps.
+    return decoded.ignore_errors().with_options(NO_AUTOTUNE_THREAD)
 
 
 def _collect(dataset: tf.data.Dataset, keep_images: bool):
@@ -154,14 +186,16 @@ def _cache_mode(split: Split, config: Config, allow_disk: bool) -> str:
 
 
 def decoded(split: Split, config: Config, allow_disk: bool = True):
-    """(dataset of (uint8 image, label), count, bad files) for one split, cached as set.
+    """(dataset of (uint8 image, label), count, bad files, InMemory or None) for one split,
+    cached as set; the InMemory when the decoded files are kept in memory.
 
     The bad files are not reported here (the caller reports every split's at once), except
     when none of the split's files decode.
     """
     if split.images is not None:
         images = split.images if split.images.ndim == 4 else split.images[..., None]
-        return tf.data.Dataset.from_tensor_slices((images, split.labels)), len(split), []
+        dataset = tf.data.Dataset.from_tensor_slices((images, split.labels))
+        return dataset, len(split), [], None
     mode = _cache_mode(split, config, allow_disk)
     if mode == "disk":
         good = disk_cache.write(split, config, _scan)
@@ -170,15 +204,16 @@ def decoded(split: Split, config: Config, allow_disk: bool = True):
             bad_files.report({split.name: (len(split), bad)}, config.data.bad_files)
         cached = _scan(split, config).cache(str(disk_cache.prefix(split, config)))
         cached = cached.map(lambda index, image, label: (image, label))
-        return _with_count(cached, len(good)), len(good), bad
+        return _with_count(cached, len(good)), len(good), bad, None
     indices, images, labels, first = _collect(_scan(split, config), keep_images=mode == "memory")
     bad = _bad(split, indices)
     if not len(indices):
         bad_files.report({split.name: (len(split), bad)}, config.data.bad_files)
     if mode == "memory":
-        return tf.data.Dataset.from_tensor_slices((images, labels)), len(labels), bad
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        return dataset, len(labels), bad, InMemory(indices, images, labels)
     good = Split(split.name, split.labels[indices], paths=[split.paths[i] for i in indices])
-    return _every_pass(good, config, first), len(good), bad
+    return _every_pass(good, config, first), len(good), bad, None
 
 
 def to_target(images: tf.Tensor, config: Config) -> tf.Tensor:
@@ -207,6 +242,7 @@ def stream(
     if training and config.augment.enabled:
         augmenter = augment.make_augmenter(config.augment, scale)
 
+        @as_written
         def finish(batch, seed):
             images, labels = batch
             return augmenter(to_target(images, config), seed), tf.one_hot(labels, classes)
@@ -215,14 +251,14 @@ def stream(
         seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip(dataset, seeds.batch(2)).map(finish, AUTOTUNE)
     else:
-        dataset = dataset.map(
-            lambda images, labels: (
-                tf.cast(to_target(images, config), tf.float32) * scale,
-                tf.one_hot(labels, classes),
-            ),
-            num_parallel_calls=AUTOTUNE,
-        )
-    return dataset.prefetch(AUTOTUNE)
+
+        @as_written
+        def finish(images, labels):
+            images = tf.cast(to_target(images, config), tf.float32) * scale
+            return images, tf.one_hot(labels, classes)
+
+        dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE).with_options(NO_AUTOTUNE_THREAD)
 
 
 def _test_files_checked(config: Config, validation: Split | None) -> dict:
@@ -247,11 +283,11 @@ def build_datasets(config: Config) -> DataBundle:
     """
     train_split, class_names = split_source(config.data, config.seed, "train")
     val_split, _ = split_source(config.data, config.seed, "validation")
-    train, num_train, bad = decoded(train_split, config)
+    train, num_train, bad, train_images = decoded(train_split, config)
     found = {"train": (len(train_split), bad)}
     validation, num_validation = None, 0
     if val_split is not None:
-        val_data, num_validation, val_bad = decoded(val_split, config)
+        val_data, num_validation, val_bad, _ = decoded(val_split, config)
         found["validation"] = (len(val_split), val_bad)
     if config.data.bad_files == "error":
         found.update(_test_files_checked(config, val_split))
@@ -261,7 +297,9 @@ def build_datasets(config: Config) -> DataBundle:
         validation = stream(val_data, config, len(class_names), num_validation, training=False)
         bad = bad + val_bad
     paths = [file.path for file in bad]
-    return DataBundle(train, validation, class_names, num_train, num_validation, paths)
+    return DataBundle(
+        train, validation, class_names, num_train, num_validation, paths, train_images
+    )
 
 
 def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
@@ -280,6 +318,6 @@ def load_split(config: Config, split: str) -> tuple[tf.data.Dataset, list[str]]:
         raise CnnzooError(
             f"The {config.data.dataset} dataset has no {split} split with this config ({settings})."
         )
-    dataset, count, bad = decoded(source, config, allow_disk=False)
+    dataset, count, bad, _ = decoded(source, config, allow_disk=False)
     bad_files.report({split: (len(source), bad)}, config.data.bad_files)
     return stream(dataset, config, len(class_names), count, training=False), class_names

@@ -42,7 +42,7 @@ def save_preview(config: Config, output: Path, count: int = 4, samples: int = 5)
         paths=[source.paths[i] for i in picks] if source.paths else None,
         images=source.images[picks] if source.images is not None else None,
     )
-    dataset, _, bad = decoded(subset, config, allow_disk=False)
+    dataset, _, bad, _ = decoded(subset, config, allow_disk=False)
     bad_files.report({source.name: (len(subset), bad)}, config.data.bad_files)
     images, labels = next(iter(dataset.batch(len(picks))))
     picks = picks[: len(labels)]  # a pick that does not decode was named just above

@@ -12,9 +12,10 @@ trajectory is the same as with `train.batch_norm_stats: running`.
 
 The batches are a fixed, seeded sample of `train.batch_norm_images` training images (512 by
 default; docs/benchmarks.md has the measurement) as inference sees them (decoded, resized,
-rescaled, not augmented), in a seeded random order: only those files are decoded, into a cache of
-their own, so the training stream's shuffling is not advanced and a resumed run re-estimates from
-the same images. The per-batch moments are computed by one traced function for every batch size.
+rescaled, not augmented), in a seeded random order, taken from the training split's images when
+they are decoded in memory and else decoded once (only those files) into a cache of their own, so
+the training stream's shuffling is not advanced and a resumed run re-estimates from the same
+images. The per-batch moments are computed by one traced function for every batch size.
 """
 
 from __future__ import annotations
@@ -38,30 +39,38 @@ def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalizatio
     return found
 
 
-def training_sample(config: Any, images: int | None = None, labels: bool = False) -> Any:
+def training_sample(
+    config: Any, images: int | None = None, labels: bool = False, decoded: Any = None
+) -> Any:
     """Up to `images` (default `train.batch_norm_images`) training images, a seeded sample fixed
     across epochs, in training batches. With `labels`, (image, one-hot label) pairs.
 
-    Only the sampled files are decoded (once, kept in memory); their order is a seeded shuffle,
-    so each batch mixes the classes as training batches do.
+    The images come from `decoded` (the training split's `pipeline.InMemory`) when given, else
+    only the sampled files are decoded (once, kept in memory): the same images either way. Their
+    order is a seeded shuffle, so each batch mixes the classes as training batches do.
     """
-    from cnnzoo.data.pipeline import decoded, stream
+    from cnnzoo.data.pipeline import decoded as decode
+    from cnnzoo.data.pipeline import stream
     from cnnzoo.datasets.sources import Split, split_source
 
     images = images or config.train.batch_norm_images
     split, class_names = split_source(config.data, config.seed, "train")
     chosen = np.random.default_rng(config.seed).permutation(len(split))[:images]
-    sample = Split(
-        split.name,
-        split.labels[chosen],
-        paths=[split.paths[i] for i in chosen] if split.paths is not None else None,
-        images=split.images[chosen] if split.images is not None else None,
-    )
+    if decoded is not None:
+        sample_images, sample_labels = decoded.take(chosen)
+        sample = Split(split.name, sample_labels, images=sample_images)
+    else:
+        sample = Split(
+            split.name,
+            split.labels[chosen],
+            paths=[split.paths[i] for i in chosen] if split.paths is not None else None,
+            images=split.images[chosen] if split.images is not None else None,
+        )
     # In memory whatever data.cache says: a few hundred images, decoded once.
     in_memory = config.model_copy(
         update={"data": config.data.model_copy(update={"cache": "memory"})}
     )
-    dataset, count, _ = decoded(sample, in_memory, allow_disk=False)  # bad ones: already reported
+    dataset, count, _, _ = decode(sample, in_memory, allow_disk=False)  # bad: already reported
     batches = stream(dataset, in_memory, len(class_names), count, training=False)
     return batches if labels else batches.map(lambda image, label: image)
 
@@ -89,7 +98,7 @@ class _Estimator:
         # One trace for every batch size (the last batch is usually smaller).
         shape = (None, *model.inputs[0].shape[1:])
         signature = [tf.TensorSpec(shape, model.inputs[0].dtype)]
-        self.moments = tf.function(moments, input_signature=signature)
+        self.moments = tf.function(moments, input_signature=signature, autograph=False)
 
     def __call__(self, batches: Iterable[Any]) -> int:
         if not self.layers:

@@ -119,8 +119,9 @@ class NanGuard(keras.callbacks.Callback):
 
 class PhaseMarks(keras.callbacks.Callback):
     """Marks in the timing record (`timings`, when enabled): each epoch's begin, its first step,
-    its validation's begin and end, and its end. Placed last, so an epoch's end comes after the
-    checkpoints and its validation's begin after the batch-norm re-estimation."""
+    its validation's begin and end, its end, and the training's end. Placed last, so an epoch's
+    end comes after the checkpoints and its validation's begin after the batch-norm
+    re-estimation."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -144,6 +145,9 @@ class PhaseMarks(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         timings.mark(f"epoch {epoch + 1} end")
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        timings.mark("train end")
 
 
 RANDOM_STATE = "random_state"  # the checkpoint's record of the random-generator states

@@ -97,7 +97,7 @@ class NetworkProbe:
             ]
             return tf.add_n(squares) if squares else tf.constant(0.0, tf.float64), dead
 
-        self._measure = tf.function(measure)
+        self._measure = tf.function(measure, autograph=False)  # no control flow on tensors
 
     def __call__(self, model: keras.Model) -> Probe:
         import tensorflow as tf
