@@ -221,8 +221,8 @@ def make_augmenter(augment: AugmentConfig, rescale: float = 1.0):
     """A `(uint8 or float batch, [2] seed) -> augmented float32 batch * rescale` function.
 
     Parameters are drawn outside XLA (its random streams differ from the CPU kernels', and this
-    keeps `augment_images` and the compiled path identical); the warp is compiled with XLA, from
-    the ops as written (no Python control flow on tensors, so no AutoGraph rewrite: 1.2 s).
+    keeps `augment_images` and the compiled path identical); the warp is compiled with XLA, traced
+    as written (it has no Python control flow on tensors for AutoGraph to rewrite).
     """
 
     @tf.function(jit_compile=True, autograph=False)

@@ -67,8 +67,7 @@ class InMemory:
     def take(self, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Images and labels of the files at `chosen` positions, in that order; files that did
         not decode are left out, as a decode of those files would leave them out."""
-        rows = np.searchsorted(self.positions, chosen).clip(max=max(len(self.positions) - 1, 0))
-        rows = rows[self.positions[rows] == chosen] if len(self.positions) else rows[:0]
+        rows = np.searchsorted(self.positions, chosen[np.isin(chosen, self.positions)])
         return self.images[rows], self.labels[rows]
 
 
@@ -82,7 +81,9 @@ class DataBundle:
     num_train: int
     num_validation: int
     bad_files: list[Path] = field(default_factory=list)
-    train_images: InMemory | None = None  # the training split's decoded images, when in memory
+    # The training split's decoded images when in memory: a second copy beside the stream's, for
+    # the batch-norm sample; whoever takes the sample lets go of it (training.py).
+    train_images: InMemory | None = None
 
 
 def _decoder(config: Config):

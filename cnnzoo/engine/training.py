@@ -252,6 +252,7 @@ def _fit(job: TrainingJob) -> tuple[keras.Model, NanGuard, health.HealthMonitor]
     # One seeded sample of training images for batch-norm re-estimation and the health probes.
     with timings.phase("batch-norm sample and health monitor"):
         sample = batch_norm_stats.training_sample(config, labels=True, decoded=data.train_images)
+        data.train_images = None  # not kept for the run: the training stream holds its own copy
         recorder = run_record.health_recorder(job)
         monitor = health.monitor(config, num_classes, list(job.history), recorder, sample)
     state = finetune.resumed_state(config, job.checkpoint, keep=(RANDOM_STATE,))
